@@ -1,0 +1,56 @@
+// Wires the core to its front-ends and runs them. main.cc only parses flags.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "options.h"
+
+namespace sockwire::core {
+class Core;
+}
+
+namespace sockwire::server {
+
+// A front-end beside gRPC (REST, the raw data channel, ...). Started after the
+// gRPC server is up, so it can reach every RPC through InProcessChannel().
+class Frontend {
+ public:
+  virtual ~Frontend() = default;
+  // Binds and starts serving; returns the bound address ("127.0.0.1:PORT" or
+  // "unix:/path") for the ready line.
+  virtual absl::StatusOr<std::string> Start() = 0;
+  // Stops accepting, closes connections; must be idempotent.
+  virtual void Shutdown() = 0;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(Options options);
+  ~Daemon();
+
+  // Binds every listener and starts serving. Writes the ready line.
+  absl::Status Start();
+  // Blocks until Shutdown() (e.g. from a signal) has completed.
+  void Wait();
+  // Thread-safe, idempotent.
+  void Shutdown();
+
+  core::Core& core() { return *core_; }
+  const Options& options() const { return options_; }
+  grpc::Server* grpc_server() { return server_.get(); }
+
+ private:
+  Options options_;
+  std::unique_ptr<core::Core> core_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::unique_ptr<Frontend>> frontends_;
+  std::vector<std::string> grpc_addresses_;
+};
+
+}  // namespace sockwire::server
