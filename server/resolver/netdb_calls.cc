@@ -20,7 +20,7 @@ using core::SockAddr;
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
-absl::Status NulError(std::string_view fn) {
+absl::Status NulError(const char* fn) {
   return core::RequestError(absl::StatusCode::kInvalidArgument, "BAD_ARGUMENT",
                             absl::StrCat(fn, ": embedded null character"));
 }
@@ -83,11 +83,18 @@ int WithBuffer(std::vector<char>& buf, F&& call) {
 }  // namespace
 
 std::string NumericHost(const SockAddr& addr) {
-  char host[NI_MAXHOST] = {};
-  if (getnameinfo(addr.get(), addr.len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) {
+  // inet_ntop, not getnameinfo: since Python 3.7 (bpo-32221) the scope lives
+  // only in the tuple's scope_id, never as "%scope" in the host string.
+  char buf[INET6_ADDRSTRLEN] = {};
+  const void* src = nullptr;
+  if (addr.family() == AF_INET) {
+    src = &reinterpret_cast<const sockaddr_in*>(addr.get())->sin_addr;
+  } else if (addr.family() == AF_INET6) {
+    src = &reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_addr;
+  } else {
     return "";
   }
-  return host;
+  return inet_ntop(addr.family(), src, buf, sizeof buf) != nullptr ? buf : "";
 }
 
 uint16_t PortOf(const SockAddr& addr) {
@@ -98,11 +105,11 @@ uint16_t PortOf(const SockAddr& addr) {
   return 0;
 }
 
-absl::Status PlainOsError(absl::StatusCode code, std::string_view message) {
+absl::Status PlainOsError(absl::StatusCode code, const std::string& message) {
   // Keep the core's payload format (kind OS, errno 0) without knowing its keys.
   absl::Status base = core::OsError(0, message);
   absl::Status out(code, message);
-  base.ForEachPayload([&out](std::string_view key, const absl::Cord& value) {
+  base.ForEachPayload([&out](absl::string_view key, const absl::Cord& value) {
     out.SetPayload(key, value);
   });
   return out;

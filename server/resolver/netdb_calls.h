@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,13 +27,13 @@ struct HostEntry {
   std::vector<std::string> addresses;
 };
 
-// A numeric host of a sockaddr, as Python prints it (getnameinfo
-// NI_NUMERICHOST: "fe80::1%lo" keeps the scope), and its port.
+// The numeric host of an AF_INET/AF_INET6 sockaddr as Python prints it
+// ("" for other families), and its port.
 std::string NumericHost(const core::SockAddr& addr);
 uint16_t PortOf(const core::SockAddr& addr);
 
 // An OSError with no errno (Python's OSError("message")): kind OS, errno 0.
-absl::Status PlainOsError(absl::StatusCode code, std::string_view message);
+absl::Status PlainOsError(absl::StatusCode code, const std::string& message);
 
 // CPython's setipaddr(): "" -> the wildcard, "<broadcast>" -> 255.255.255.255,
 // numeric addresses parsed locally, anything else through getaddrinfo(af).
