@@ -1,0 +1,69 @@
+// sockwire::Client: one connection to a sockwired daemon and one session on it.
+//
+// Construction opens a session (SessionService.Open) and holds a
+// SessionService.Hold stream for as long as the Client, or any Socket made
+// through it, is alive; the stream runs on gRPC's callback threads, so no
+// thread is parked per Client. When the last reference goes away the stream
+// ends and the daemon closes the session's sockets after its grace period
+// (detached sockets survive and can be re-attached with fromfd()).
+//
+// Thread safety: a Client may be copied and used from several threads; copies
+// share the session.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <sys/socket.h>
+
+namespace sockwire {
+
+namespace internal {
+class ClientImpl;
+}  // namespace internal
+
+class Socket;
+
+struct ClientOptions {
+  // Sent as "authorization: Bearer <token>" on every call when not empty
+  // (daemon started with --token-file).
+  std::string bearer_token;
+  // Deadline for calls that do not wait on the network (bind, getsockname,
+  // setsockopt, ...) and for opening the session.
+  std::chrono::milliseconds rpc_timeout{30000};
+  // Extra time granted past a socket's own timeout before the client gives
+  // up on a waiting call (the daemon enforces the socket timeout itself).
+  std::chrono::milliseconds timeout_margin{5000};
+};
+
+class Client {
+ public:
+  // `target`: "unix:/path/to/sockwired.sock", "host:port" or "tcp:host:port".
+  // Throws sockwire::error when the daemon cannot be reached or refuses.
+  explicit Client(const std::string& target, ClientOptions options = {});
+  Client(const Client&) = default;
+  Client& operator=(const Client&) = default;
+  Client(Client&&) noexcept = default;
+  Client& operator=(Client&&) noexcept = default;
+  ~Client();
+
+  const std::string& target() const;
+  // The session token ("sockwire-session" metadata).
+  const std::string& session() const;
+  // socket.socket(family, type, proto) on this daemon.
+  Socket socket(int family = AF_INET, int type = SOCK_STREAM, int proto = 0) const;
+  // Ends the session now (SessionService.Close): the daemon closes its
+  // sockets except detached ones. Returns how many it closed.
+  int close_session();
+
+  // Internal: the shared connection state.
+  explicit Client(std::shared_ptr<internal::ClientImpl> impl) : impl_(std::move(impl)) {}
+  const std::shared_ptr<internal::ClientImpl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<internal::ClientImpl> impl_;
+};
+
+}  // namespace sockwire

@@ -1,0 +1,247 @@
+// sockwire::Socket: Python's socket object over a sockwired handle.
+//
+// Every method has the seed's name and meaning; each is one RPC (sendall,
+// sendfile and makefile may make several). The socket's timeout mode lives in
+// the daemon: blocking (nullopt), non-blocking (0: an operation that would
+// block throws sockwire::blocking_io_error) or t seconds (sockwire::timeout).
+// Waiting calls get no client deadline in blocking mode and the socket timeout
+// plus ClientOptions::timeout_margin otherwise.
+//
+// Ownership: a Socket owns its handle. The destructor closes it (errors
+// ignored), a move transfers it, close() and detach() release it. A Socket is
+// not synchronized: use one from one thread at a time (distinct Sockets, even
+// on one Client, are independent).
+//
+// Bytes are carried in std::string (like Python's bytes) and taken as
+// std::string_view.
+#pragma once
+
+#include <cstddef>
+#include <iosfwd>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sockwire/address.h"
+#include "sockwire/client.h"
+#include "sockwire/errors.h"
+#include "sockwire/helpers.h"
+
+namespace sockwire {
+
+class SocketFile;
+
+// One ancillary (control) message: (cmsg_level, cmsg_type, cmsg_data).
+struct Ancillary {
+  int level = 0;
+  int type = 0;
+  std::string data;
+  friend bool operator==(const Ancillary&, const Ancillary&) = default;
+};
+
+// recvmsg(): (data, ancdata, msg_flags, address).
+struct RecvMsgResult {
+  std::string data;
+  std::vector<Ancillary> ancdata;
+  int msg_flags = 0;
+  Address address;
+};
+
+// recvmsg_into(): (nbytes, ancdata, msg_flags, address).
+struct RecvMsgIntoResult {
+  std::size_t nbytes = 0;
+  std::vector<Ancillary> ancdata;
+  int msg_flags = 0;
+  Address address;
+};
+
+class Socket {
+ public:
+  // A closed socket (fileno() == "").
+  Socket() = default;
+  // socket.socket(family, type, proto). `type` may include SOCK_NONBLOCK
+  // (start non-blocking) and SOCK_CLOEXEC; type() reports it without them.
+  // New sockets take getdefaulttimeout() unless SOCK_NONBLOCK is given.
+  explicit Socket(const Client& client, int family = AF_INET, int type = SOCK_STREAM,
+                  int proto = 0);
+  ~Socket();
+  Socket(Socket&& other) noexcept;
+  Socket& operator=(Socket&& other) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  // --- connections ---
+  std::pair<Socket, Address> accept();
+  void bind(const Address& address);
+  // Without a backlog: Python's default, min(SOMAXCONN, 128).
+  void listen();
+  void listen(int backlog);
+  void connect(const Address& address);
+  // 0 on success, else the errno (EINPROGRESS in non-blocking mode).
+  int connect_ex(const Address& address);
+  void shutdown(int how);
+  // Closes the handle; a closed socket's close() does nothing.
+  void close();
+  // Releases the handle without closing it and returns it; the socket
+  // outlives the session and can be re-attached with fromfd().
+  std::string detach();
+  Socket dup() const;
+  // A one-time token another session redeems with fromshare().
+  std::string share() const;
+
+  // --- identity ---
+  // The handle ("" when closed); what select() and fromfd() take.
+  std::string fileno() const { return handle_; }
+  int family() const noexcept { return family_; }
+  int type() const noexcept { return type_; }
+  int proto() const noexcept { return proto_; }
+  Address getsockname() const;
+  Address getpeername() const;
+  bool get_inheritable() const;
+  void set_inheritable(bool inheritable);
+  // The Client this socket belongs to (a copy sharing the session).
+  Client client() const;
+
+  // --- options and modes ---
+  // Integer result (buflen 0).
+  int getsockopt(int level, int optname) const;
+  // Bytes result of at most `buflen` bytes (1..1024).
+  std::string getsockopt(int level, int optname, std::size_t buflen) const;
+  void setsockopt(int level, int optname, int value);
+  void setsockopt(int level, int optname, std::string_view value);
+  // setsockopt(level, optname, None, optlen).
+  void setsockopt(int level, int optname, std::nullptr_t, unsigned optlen);
+  bool getblocking() const;
+  // nullopt = blocking (None), 0 = non-blocking, t > 0 = seconds.
+  std::optional<double> gettimeout() const;
+  void setblocking(bool flag);
+  void settimeout(std::optional<double> value);
+  // FIONREAD, SIOCOUTQ (TIOCOUTQ) or SIOCATMARK; other requests: error(EINVAL).
+  long ioctl(unsigned long request) const;
+
+  // --- data ---
+  std::size_t send(std::string_view data, int flags = 0);
+  void sendall(std::string_view data, int flags = 0);
+  std::size_t sendto(std::string_view data, const Address& address);
+  std::size_t sendto(std::string_view data, int flags, const Address& address);
+  std::size_t sendmsg(const std::vector<std::string_view>& buffers,
+                      const std::vector<Ancillary>& ancdata = {}, int flags = 0,
+                      const std::optional<Address>& address = std::nullopt);
+  // Sends the file (from `offset`, `count` bytes or to the end) with
+  // sendall; returns the bytes sent. Non-blocking sockets:
+  // std::invalid_argument (Python's ValueError).
+  std::size_t sendfile(const std::string& path, std::size_t offset = 0,
+                       std::optional<std::size_t> count = std::nullopt);
+  std::size_t sendfile(std::istream& file, std::size_t offset = 0,
+                       std::optional<std::size_t> count = std::nullopt);
+
+  // Empty result: the peer closed (stream) or an empty datagram.
+  std::string recv(std::size_t bufsize, int flags = 0);
+  std::pair<std::string, Address> recvfrom(std::size_t bufsize, int flags = 0);
+  RecvMsgResult recvmsg(std::size_t bufsize, std::size_t ancbufsize = 0, int flags = 0);
+  // nbytes 0 = the buffer's size.
+  std::size_t recv_into(std::span<std::byte> buffer, std::size_t nbytes = 0, int flags = 0);
+  std::size_t recv_into(std::span<char> buffer, std::size_t nbytes = 0, int flags = 0);
+  std::pair<std::size_t, Address> recvfrom_into(std::span<std::byte> buffer,
+                                                std::size_t nbytes = 0, int flags = 0);
+  std::pair<std::size_t, Address> recvfrom_into(std::span<char> buffer, std::size_t nbytes = 0,
+                                                int flags = 0);
+  RecvMsgIntoResult recvmsg_into(std::span<const std::span<std::byte>> buffers,
+                                 std::size_t ancbufsize = 0, int flags = 0);
+
+  // A buffered stream over the socket, mode "r", "w", "rw" (a "b" is
+  // accepted and ignored). It works on a dup() of this socket, as Python's
+  // file keeps the socket open: the connection ends when both are closed.
+  // Socket errors propagate from stream operations as sockwire::error.
+  SocketFile makefile(std::string_view mode = "r", std::size_t buffering = 8192) const;
+
+  explicit operator bool() const noexcept { return !handle_.empty(); }
+
+  // Internal: wraps a handle the daemon already created.
+  Socket(const Client& client, std::string handle, int family, int type, int proto,
+         std::optional<double> timeout);
+
+ private:
+  void check_open() const;
+  std::optional<double> wait_deadline() const;
+
+  std::shared_ptr<internal::ClientImpl> impl_;
+  std::string handle_;
+  int family_ = AF_UNSPEC;
+  int type_ = 0;
+  int proto_ = 0;
+  // Mirror of the daemon's mode, kept in step by settimeout/setblocking; it
+  // only picks the client-side deadline.
+  std::optional<double> timeout_;
+};
+
+// The streambuf behind makefile().
+class SocketBuf : public std::streambuf {
+ public:
+  SocketBuf(Socket socket, bool readable, bool writable, std::size_t buffering);
+  ~SocketBuf() override;
+  Socket& socket() { return socket_; }
+
+ protected:
+  int_type underflow() override;
+  int_type overflow(int_type ch) override;
+  int sync() override;
+  std::streamsize xsputn(const char* s, std::streamsize n) override;
+
+ private:
+  bool flush_out();
+  Socket socket_;
+  bool readable_, writable_;
+  std::vector<char> in_, out_;
+};
+
+namespace internal {
+struct SocketBufHolder {
+  SocketBuf buf;
+};
+}  // namespace internal
+
+// makefile()'s result: a std::iostream with badbit exceptions on, so socket
+// errors surface as the sockwire exception. Destruction flushes and closes
+// the stream's own handle.
+class SocketFile : private internal::SocketBufHolder, public std::iostream {
+ public:
+  SocketFile(Socket socket, bool readable, bool writable, std::size_t buffering);
+  SocketFile(const SocketFile&) = delete;
+  SocketFile& operator=(const SocketFile&) = delete;
+  ~SocketFile() override;
+  // Flushes and closes the stream's handle.
+  void close();
+};
+
+// --- free functions of the socket module ---
+
+// socket.socketpair(family, type, proto); AF_UNIX/SOCK_STREAM by default.
+std::pair<Socket, Socket> socketpair(const Client& client, int family = AF_UNIX,
+                                     int type = SOCK_STREAM, int proto = 0);
+
+// socket.create_connection(address, timeout, source_address), dialled by the
+// daemon (each resolved address in turn). `timeout` defaults to
+// getdefaulttimeout() and becomes the socket's timeout.
+Socket create_connection(const Client& client, const Address& address);
+Socket create_connection(const Client& client, const Address& address,
+                         std::optional<double> timeout,
+                         const std::optional<Address>& source_address = std::nullopt);
+
+// socket.fromfd(handle, ...): takes ownership of a detached or inheritable
+// handle (SocketService.Attach). family/type/proto are read from the daemon.
+Socket fromfd(const Client& client, const std::string& handle);
+Socket fromfd(const Client& client, const std::string& handle, int family, int type,
+              int proto = 0);
+// socket.fromshare(token).
+Socket fromshare(const Client& client, const std::string& token);
+// socket.close(fd): closes a handle of this session.
+void close(const Client& client, const std::string& handle);
+
+}  // namespace sockwire

@@ -1,0 +1,9 @@
+// Everything of the sockwire client library.
+#pragma once
+
+#include "sockwire/address.h"
+#include "sockwire/client.h"
+#include "sockwire/errors.h"
+#include "sockwire/helpers.h"
+#include "sockwire/select.h"
+#include "sockwire/socket.h"
