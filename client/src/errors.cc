@@ -120,7 +120,7 @@ void ThrowStatus(const grpc::Status& status, const grpc::ClientContext& ctx) {
     case v1::ERROR_KIND_GAI:
       throw gaierror(detail.eai_code(), message, info);
     case v1::ERROR_KIND_HERROR:
-      throw herror(detail.h_errno(), message, info);
+      throw herror(detail.herror_code(), message, info);
     default:
       break;
   }
