@@ -1,13 +1,16 @@
 // Wires the core to its front-ends and runs them. main.cc only parses flags.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "options.h"
 
 namespace sockwire::core {
@@ -51,6 +54,11 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::vector<std::string> grpc_addresses_;
+  std::atomic<bool> shut_down_{false};
 };
+
+// unix:$XDG_RUNTIME_DIR/sockwire/sockwired.sock, /run/sockwire/... for root,
+// else /tmp/sockwire-$UID/....
+std::string DefaultListenAddress();
 
 }  // namespace sockwire::server

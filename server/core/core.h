@@ -201,10 +201,30 @@ class Core {
   absl::StatusOr<std::shared_ptr<SocketEntry>> Lookup(const CallContext& c, std::string_view handle);
 
  private:
+  SocketInfo Describe(const SocketEntry& e);
+  absl::StatusOr<SocketInfo> Publish(const CallContext& c, std::shared_ptr<SocketEntry> e);
+  // Runs `attempt` now; if it would block, applies the timeout mode and
+  // waits for `events`. `attempt` returns nullopt for "would block".
+  template <class T>
+  void RunWaitable(const CallContext& c, const std::shared_ptr<SocketEntry>& s, uint32_t events,
+                   bool nonblocking, int would_block_errno, std::string_view what,
+                   std::function<std::optional<absl::StatusOr<T>>()> attempt, Done<T> done);
+  // Address -> sockaddr for socket `s`, resolving host names asynchronously.
+  void ResolveFor(const CallContext& c, const std::shared_ptr<SocketEntry>& s, Address a,
+                  Done<SockAddr> done);
+  void ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
+                    bool unused, DoneStatus done);
+  void SendCommon(const CallContext& c, std::string_view handle, std::string data, int flags,
+                  std::optional<Address> to, bool all, Done<int64_t> done);
+  void RecvCommon(const CallContext& c, std::string_view handle, int64_t bufsize,
+                  int64_t ancbufsize, int flags, bool want_from, bool want_msg,
+                  Done<RecvResult> done);
+
   server::Options options_;
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<Registry> registry_;
+  void* reaper_ = nullptr;  // The self-rescheduling reap task.
 };
 
 }  // namespace sockwire::core

@@ -66,7 +66,7 @@ absl::StatusCode ErrnoToCode(int err) {
 }
 
 absl::Status OsError(int err, std::string_view context) {
-  absl::Status s(ErrnoToCode(err), absl::StrCat(context, ": [Errno ", err, "] ", strerror(err)));
+  absl::Status s(ErrnoToCode(err), absl::StrCat(AV(context), ": [Errno ", err, "] ", strerror(err)));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kOs));
   SetInt(s, kErrnoKey, err);
   if (err == EAGAIN) s.SetPayload(kReasonKey, absl::Cord("WOULD_BLOCK"));
@@ -74,7 +74,7 @@ absl::Status OsError(int err, std::string_view context) {
 }
 
 absl::Status TimeoutError(std::string_view context) {
-  absl::Status s(absl::StatusCode::kDeadlineExceeded, absl::StrCat(context, ": timed out"));
+  absl::Status s(absl::StatusCode::kDeadlineExceeded, absl::StrCat(AV(context), ": timed out"));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kTimeout));
   s.SetPayload(kReasonKey, absl::Cord("TIMEOUT"));
   return s;
@@ -87,7 +87,7 @@ absl::Status GaiError(int eai, std::string_view context) {
     code = absl::StatusCode::kInvalidArgument;
   if (eai == EAI_MEMORY) code = absl::StatusCode::kResourceExhausted;
   if (eai == EAI_SYSTEM || eai == EAI_FAIL) code = absl::StatusCode::kUnknown;
-  absl::Status s(code, absl::StrCat(context, ": [Errno ", eai, "] ", gai_strerror(eai)));
+  absl::Status s(code, absl::StrCat(AV(context), ": [Errno ", eai, "] ", gai_strerror(eai)));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kGai));
   SetInt(s, kEaiKey, eai);
   return s;
@@ -95,23 +95,23 @@ absl::Status GaiError(int eai, std::string_view context) {
 
 absl::Status HError(int h_err, std::string_view context) {
   absl::StatusCode code = h_err == TRY_AGAIN ? absl::StatusCode::kUnavailable : absl::StatusCode::kNotFound;
-  absl::Status s(code, absl::StrCat(context, ": [Errno ", h_err, "] ", hstrerror(h_err)));
+  absl::Status s(code, absl::StrCat(AV(context), ": [Errno ", h_err, "] ", hstrerror(h_err)));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kHerror));
   SetInt(s, kHErrnoKey, h_err);
   return s;
 }
 
 absl::Status RequestError(absl::StatusCode code, std::string_view reason, std::string_view message) {
-  absl::Status s(code, message);
+  absl::Status s(code, AV(message));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kRequest));
-  s.SetPayload(kReasonKey, absl::Cord(reason));
+  s.SetPayload(kReasonKey, absl::Cord(AV(reason)));
   return s;
 }
 
 absl::Status PolicyError(absl::StatusCode code, std::string_view reason, std::string_view message) {
-  absl::Status s(code, message);
+  absl::Status s(code, AV(message));
   SetInt(s, kKindKey, static_cast<int>(ErrorKind::kPolicy));
-  s.SetPayload(kReasonKey, absl::Cord(reason));
+  s.SetPayload(kReasonKey, absl::Cord(AV(reason)));
   return s;
 }
 

@@ -11,6 +11,10 @@
 
 namespace sockwire::core {
 
+// Debian's Abseil is built with its own string_view (not std::): convert at
+// the boundary.
+inline absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
 enum class ErrorKind { kUnspecified = 0, kOs = 1, kGai = 2, kHerror = 3, kTimeout = 4, kRequest = 5, kPolicy = 6 };
 
 // An OSError for `err`, with the code chosen by meaning (see ErrnoToCode).

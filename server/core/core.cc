@@ -1,0 +1,1064 @@
+// Socket operations. The pattern for anything that can wait: try the
+// non-blocking syscall on the caller's thread; if it would block, apply the
+// socket's Python timeout mode (EAGAIN at once for timeout 0, otherwise an
+// event-loop wait bounded by min(socket timeout, caller deadline)).
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "address.h"
+#include "errors.h"
+#include "registry.h"
+#include "socket_entry.h"
+#include "sys/syscalls.h"
+
+namespace sockwire::core {
+namespace {
+
+constexpr int kDefaultBacklog = std::min(SOMAXCONN, 128);
+constexpr uint32_t kMaxOptionBytes = 1024;
+constexpr int64_t kMaxAncillaryBytes = 64 * 1024;
+
+std::string NewEpoch() {
+  absl::BitGen gen;
+  static const char* digits = "0123456789abcdef";
+  std::string e;
+  for (int i = 0; i < 8; ++i) {
+    uint8_t b = absl::Uniform<uint8_t>(gen);
+    e.push_back(digits[b >> 4]);
+    e.push_back(digits[b & 15]);
+  }
+  return e;
+}
+
+// How long a wait may last: the socket's timeout, capped by the caller's.
+Clock::time_point WaitDeadline(const Timeout& t, Clock::time_point caller) {
+  if (!t.has_value()) return caller;
+  auto now = Clock::now();
+  auto mine = (*t > std::chrono::hours(24 * 365 * 100)) ? Clock::time_point::max() : now + *t;
+  return std::min(mine, caller);
+}
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+SocketInfo InfoOf(const SocketEntry& e) {
+  SocketInfo info;
+  info.handle = e.handle();
+  info.family = e.family();
+  info.type = e.type();
+  info.proto = e.proto();
+  info.timeout = e.timeout();
+  info.listening = e.listening();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(e.fd(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    info.local = FromSockAddr(reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  len = sizeof ss;
+  if (getpeername(e.fd(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    info.peer = FromSockAddr(reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  return info;
+}
+
+absl::Status ClosedError() { return OsError(EBADF, "socket was closed while the call waited"); }
+
+absl::Status CheckSize(int64_t n, uint64_t max, std::string_view what) {
+  if (n < 0) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "NEGATIVE_SIZE",
+                        absl::StrCat("negative ", AV(what), " (", n, ")"));
+  }
+  if (static_cast<uint64_t>(n) > max) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE",
+                        absl::StrCat(AV(what), " ", n, " exceeds the daemon's limit of ", max,
+                                     " bytes (--max-message-bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+// (level, optname) for the proto's OptionName numbers.
+bool TypedOption(int typed, int* level, int* optname) {
+  struct Row { int level, name; };
+  static const Row rows[] = {
+      {0, 0},
+      {SOL_SOCKET, SO_REUSEADDR},   {SOL_SOCKET, SO_REUSEPORT},  {SOL_SOCKET, SO_KEEPALIVE},
+      {SOL_SOCKET, SO_RCVBUF},      {SOL_SOCKET, SO_SNDBUF},     {SOL_SOCKET, SO_LINGER},
+      {SOL_SOCKET, SO_BROADCAST},   {SOL_SOCKET, SO_ERROR},      {SOL_SOCKET, SO_TYPE},
+      {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+      {IPPROTO_TCP, TCP_KEEPCNT},   {IPPROTO_IP, IP_TTL},        {IPPROTO_IPV6, IPV6_V6ONLY},
+      {IPPROTO_IP, IP_ADD_MEMBERSHIP}, {IPPROTO_IP, IP_DROP_MEMBERSHIP},
+      {IPPROTO_IPV6, IPV6_JOIN_GROUP}, {IPPROTO_IPV6, IPV6_LEAVE_GROUP},
+      {IPPROTO_IP, IP_MULTICAST_TTL},  {IPPROTO_IP, IP_MULTICAST_LOOP},
+      {SOL_SOCKET, SO_ACCEPTCONN},  {IPPROTO_IP, IP_PKTINFO},    {SOL_SOCKET, SO_PASSCRED},
+  };
+  if (typed <= 0 || typed >= static_cast<int>(sizeof rows / sizeof rows[0])) return false;
+  *level = rows[typed].level;
+  *optname = rows[typed].name;
+  return true;
+}
+
+// Options whose value holds a pointer into the caller's memory: a remote
+// client must never make the kernel read the daemon's memory.
+bool RawOptionDenied(int level, int optname) {
+  if (level != SOL_SOCKET) return false;
+  return optname == SO_ATTACH_FILTER || optname == SO_ATTACH_BPF ||
+         optname == SO_ATTACH_REUSEPORT_CBPF || optname == SO_ATTACH_REUSEPORT_EBPF;
+}
+
+// Packs ancillary data for sendmsg. SCM_RIGHTS is refused: the numbers would
+// name the daemon's own descriptors.
+absl::StatusOr<std::string> PackControl(const std::vector<Ancillary>& anc) {
+  size_t total = 0;
+  for (const auto& a : anc) {
+    if (a.level == SOL_SOCKET && a.type == SCM_RIGHTS) {
+      return PolicyError(absl::StatusCode::kPermissionDenied, "SCM_RIGHTS_DENIED",
+                         "SCM_RIGHTS would pass the daemon's own descriptors; it is not allowed");
+    }
+    total += CMSG_SPACE(a.data.size());
+  }
+  if (total > static_cast<size_t>(kMaxAncillaryBytes)) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "ancillary data too large");
+  }
+  std::string buf(total, '\0');
+  if (total == 0) return buf;
+  msghdr m{};
+  m.msg_control = buf.data();
+  m.msg_controllen = buf.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  for (const auto& a : anc) {
+    c->cmsg_level = a.level;
+    c->cmsg_type = a.type;
+    c->cmsg_len = CMSG_LEN(a.data.size());
+    memcpy(CMSG_DATA(c), a.data.data(), a.data.size());
+    c = CMSG_NXTHDR(&m, c);
+  }
+  return buf;
+}
+
+std::vector<Ancillary> UnpackControl(msghdr* m) {
+  std::vector<Ancillary> out;
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c != nullptr; c = CMSG_NXTHDR(m, c)) {
+    Ancillary a;
+    a.level = c->cmsg_level;
+    a.type = c->cmsg_type;
+    size_t n = c->cmsg_len - CMSG_LEN(0);
+    if (a.level == SOL_SOCKET && a.type == SCM_RIGHTS) {
+      // Descriptors a peer passed in must not pile up in the daemon; close
+      // them and report the message with no data.
+      int count = static_cast<int>(n / sizeof(int));
+      for (int i = 0; i < count; ++i) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        close(fd);
+      }
+    } else {
+      a.data.assign(reinterpret_cast<const char*>(CMSG_DATA(c)), n);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Construction, sessions
+
+Core::Core(const server::Options& options)
+    : options_(options),
+      loop_(std::make_unique<EventLoop>()),
+      resolver_(MakeThreadPoolResolver(options.resolver_threads)),
+      registry_(std::make_unique<Registry>(options, NewEpoch())) {
+  // The reaper: ends expired sessions at a fraction of the grace period.
+  auto tick = std::clamp(std::min(options_.session_grace, options_.session_lease) / 4,
+                         std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  std::function<void()>* reap = new std::function<void()>;
+  *reap = [this, tick, reap] {
+    for (auto& e : registry_->Reap(Clock::now())) loop_->Abort(e.get(), ClosedError());
+    loop_->PostAt(Clock::now() + tick, *reap);
+  };
+  reaper_ = reap;
+  loop_->PostAt(Clock::now() + tick, *reap);
+}
+
+Core::~Core() {
+  for (auto& e : registry_->TakeAll()) loop_->Abort(e.get(), absl::UnavailableError("daemon is shutting down"));
+  loop_.reset();
+  resolver_.reset();
+  delete static_cast<std::function<void()>*>(reaper_);
+}
+
+const std::string& Core::epoch() const { return registry_->epoch(); }
+
+absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession() { return registry_->OpenSession(); }
+absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view token) {
+  return registry_->FindSession(token);
+}
+void Core::HoldSession(const std::shared_ptr<Session>& s) { registry_->Hold(s); }
+void Core::ReleaseSession(const std::shared_ptr<Session>& s) { registry_->Release(s); }
+int Core::CloseSession(const std::shared_ptr<Session>& s) {
+  auto closed = registry_->CloseSession(s);
+  for (auto& e : closed) loop_->Abort(e.get(), ClosedError());
+  return static_cast<int>(closed.size());
+}
+size_t Core::session_count() const { return registry_->session_count(); }
+size_t Core::handle_count() const { return registry_->handle_count(); }
+
+absl::StatusOr<std::shared_ptr<SocketEntry>> Core::Lookup(const CallContext& c, std::string_view handle) {
+  return registry_->Find(c.session, handle);
+}
+
+SocketInfo Core::Describe(const SocketEntry& e) {
+  SocketInfo info = InfoOf(e);
+  registry_->ReadFlags(e, &info.detached, &info.inheritable);
+  return info;
+}
+
+absl::StatusOr<SocketInfo> Core::Publish(const CallContext& c, std::shared_ptr<SocketEntry> e) {
+  if (auto st = registry_->Add(c.session, e); !st.ok()) return st;
+  return Describe(*e);
+}
+
+// ---------------------------------------------------------------------------
+// The wait machinery
+
+template <class T>
+void Core::RunWaitable(const CallContext& c, const std::shared_ptr<SocketEntry>& s, uint32_t events,
+                       bool nonblocking, int would_block_errno, std::string_view what,
+                       std::function<std::optional<absl::StatusOr<T>>()> attempt, Done<T> done) {
+  if (auto r = attempt(); r.has_value()) {
+    done(std::move(*r));
+    return;
+  }
+  Timeout t = s->timeout();
+  if (nonblocking || (t.has_value() && t->count() == 0)) {
+    done(OsError(would_block_errno, what));
+    return;
+  }
+  std::string name(what);
+  auto shared_done = std::make_shared<Done<T>>(std::move(done));
+  loop_->Wait(
+      s, events, WaitDeadline(t, c.deadline), c.cancel,
+      [attempt, shared_done, s]() -> bool {
+        if (s->closed()) {
+          (*shared_done)(ClosedError());
+          return true;
+        }
+        auto r = attempt();
+        if (!r.has_value()) return false;
+        (*shared_done)(std::move(*r));
+        return true;
+      },
+      [shared_done](absl::Status st) { (*shared_done)(std::move(st)); },
+      [name] { return TimeoutError(name); });
+}
+
+void Core::ResolveFor(const CallContext& c, const std::shared_ptr<SocketEntry>& s, Address a,
+                      Done<SockAddr> done) {
+  SockAddr sa;
+  auto parsed = ToSockAddr(a, s->family(), &sa);
+  if (!parsed.ok()) return done(parsed.status());
+  if (*parsed == ParseResult::kOk) return done(sa);
+  // A host name: resolve it in the daemon's own network, as Python's
+  // connect(("name", port)) does, without blocking this thread.
+  AddrInfoQuery q;
+  q.host = a.host;
+  q.service = absl::StrCat(a.port);
+  q.family = s->family();
+  q.socktype = s->type();
+  q.flags = AI_NUMERICSERV;
+  Timeout t = s->timeout();
+  auto deadline = t.has_value() && t->count() > 0 ? WaitDeadline(t, c.deadline) : c.deadline;
+  resolver_->GetAddrInfo(std::move(q), deadline, c.cancel,
+                         [done](absl::StatusOr<std::vector<AddrInfo>> r) {
+                           if (!r.ok()) return done(r.status());
+                           if (r->empty()) return done(GaiError(EAI_NONAME, "getaddrinfo"));
+                           done(r->front().addr);
+                         });
+}
+
+// ---------------------------------------------------------------------------
+// Creation and lifetime
+
+absl::StatusOr<SocketInfo> Core::Create(const CallContext& c, int family, int type, int proto,
+                                        bool nonblock, bool /*cloexec*/) {
+  if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return st;
+  auto fd = Sys().Socket(family, type, proto);
+  if (!fd.ok()) return fd.status();
+  auto e = std::make_shared<SocketEntry>(std::move(*fd), family, type, proto);
+  // SOCK_NONBLOCK puts the socket in timeout 0, as Python does.
+  if (nonblock) e->set_timeout(std::chrono::nanoseconds(0));
+  return Publish(c, std::move(e));
+}
+
+absl::StatusOr<std::pair<SocketInfo, SocketInfo>> Core::CreatePair(const CallContext& c, int family,
+                                                                   int type, int proto) {
+  if (family == 0) family = AF_UNIX;
+  if (type == 0) type = SOCK_STREAM;
+  if (auto st = registry_->CheckQuota(c.session, 2); !st.ok()) return st;
+  auto fds = Sys().SocketPair(family, type, proto);
+  if (!fds.ok()) return fds.status();
+  auto a = std::make_shared<SocketEntry>(std::move((*fds)[0]), family, type, proto);
+  auto b = std::make_shared<SocketEntry>(std::move((*fds)[1]), family, type, proto);
+  auto ia = Publish(c, a);
+  if (!ia.ok()) return ia.status();
+  auto ib = Publish(c, b);
+  if (!ib.ok()) {
+    (void)Close(c, ia->handle);
+    return ib.status();
+  }
+  return std::make_pair(*std::move(ia), *std::move(ib));
+}
+
+void Core::CreateConnection(const CallContext& c, Address address, Timeout timeout,
+                            std::optional<Address> source, Done<SocketInfo> done) {
+  if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return done(st);
+  int family = address.family;
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) {
+    return done(RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS", "address is missing"));
+  }
+  // Resolve with family 0 for inet names so both IPv4 and IPv6 answers are
+  // tried in order, as Python's create_connection does.
+  SockAddr probe;
+  auto parsed = ToSockAddr(address, family, &probe);
+  if (!parsed.ok()) return done(parsed.status());
+  auto deadline = timeout.has_value() && timeout->count() > 0 ? WaitDeadline(timeout, c.deadline) : c.deadline;
+
+  auto try_all = [this, c, timeout, source, done](std::vector<AddrInfo> candidates) {
+    struct State {
+      std::vector<AddrInfo> candidates;
+      size_t next = 0;
+      absl::Status last = OsError(ECONNREFUSED, "connect");
+    };
+    auto st = std::make_shared<State>();
+    st->candidates = std::move(candidates);
+    auto step = std::make_shared<std::function<void()>>();
+    *step = [this, c, timeout, source, done, st, step]() {
+      if (st->next >= st->candidates.size()) {
+        done(st->last);
+        *step = nullptr;  // Break the self-reference.
+        return;
+      }
+      const AddrInfo& ai = st->candidates[st->next++];
+      int type = ai.socktype != 0 ? ai.socktype : SOCK_STREAM;
+      auto fd = Sys().Socket(ai.family, type, ai.protocol);
+      if (!fd.ok()) {
+        st->last = fd.status();
+        return (*step)();
+      }
+      auto e = std::make_shared<SocketEntry>(std::move(*fd), ai.family, type, ai.protocol);
+      e->set_timeout(timeout);
+      if (source.has_value()) {
+        SockAddr src;
+        auto p = ToSockAddr(*source, ai.family, &src);
+        if (!p.ok() || *p != ParseResult::kOk) {
+          done(p.ok() ? RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS",
+                                     "source_address must be numeric")
+                      : p.status());
+          *step = nullptr;
+          return;
+        }
+        if (::bind(e->fd(), src.get(), src.len) != 0) {
+          st->last = OsError(errno, "bind");
+          return (*step)();
+        }
+      }
+      ConnectEntry(c, e, ai.addr, false, [this, c, e, done, st, step](absl::Status s) {
+        if (!s.ok()) {
+          st->last = s;
+          if (s.code() == absl::StatusCode::kCancelled) {
+            done(s);
+            *step = nullptr;
+            return;
+          }
+          return (*step)();
+        }
+        done(Publish(c, e));
+        *step = nullptr;
+      });
+    };
+    (*step)();
+  };
+
+  if (*parsed == ParseResult::kOk) {
+    AddrInfo ai;
+    ai.family = family;
+    ai.socktype = SOCK_STREAM;
+    ai.addr = probe;
+    return try_all({ai});
+  }
+  AddrInfoQuery q;
+  q.host = address.host;
+  q.service = absl::StrCat(address.port);
+  q.family = 0;
+  q.socktype = SOCK_STREAM;
+  q.flags = AI_NUMERICSERV;
+  resolver_->GetAddrInfo(std::move(q), deadline, c.cancel,
+                         [done, try_all](absl::StatusOr<std::vector<AddrInfo>> r) {
+                           if (!r.ok()) return done(r.status());
+                           try_all(*std::move(r));
+                         });
+}
+
+absl::Status Core::Close(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Remove(c.session, handle);
+  if (!e.ok()) return e.status();
+  loop_->Abort(e->get(), ClosedError());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SocketInfo> Core::Dup(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return st;
+  auto fd = Sys().Dup((*e)->fd());
+  if (!fd.ok()) return fd.status();
+  auto d = std::make_shared<SocketEntry>(std::move(*fd), (*e)->family(), (*e)->type(), (*e)->proto());
+  d->set_timeout((*e)->timeout());
+  return Publish(c, std::move(d));
+}
+
+absl::StatusOr<std::string> Core::Detach(const CallContext& c, std::string_view handle) {
+  if (auto st = registry_->SetDetached(c.session, handle); !st.ok()) return st;
+  return std::string(handle);
+}
+
+absl::StatusOr<SocketInfo> Core::Attach(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Attach(c.session, handle);
+  if (!e.ok()) return e.status();
+  return Describe(**e);
+}
+
+absl::StatusOr<std::string> Core::Share(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  return registry_->AddShare(*e);
+}
+
+absl::StatusOr<SocketInfo> Core::FromShare(const CallContext& c, std::string_view token) {
+  auto src = registry_->TakeShare(token);
+  if (!src.ok()) return src.status();
+  if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return st;
+  auto fd = Sys().Dup((*src)->fd());
+  if (!fd.ok()) return fd.status();
+  auto d = std::make_shared<SocketEntry>(std::move(*fd), (*src)->family(), (*src)->type(), (*src)->proto());
+  d->set_timeout((*src)->timeout());
+  return Publish(c, std::move(d));
+}
+
+absl::StatusOr<SocketInfo> Core::GetInfo(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  return Describe(**e);
+}
+
+std::vector<SocketInfo> Core::List(const CallContext& c) {
+  std::vector<SocketInfo> out;
+  for (auto& e : registry_->List(c.session)) out.push_back(Describe(*e));
+  std::sort(out.begin(), out.end(), [](const SocketInfo& a, const SocketInfo& b) { return a.handle < b.handle; });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Addressing
+
+void Core::Bind(const CallContext& c, std::string_view handle, Address a, DoneStatus done) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  auto s = *e;
+  ResolveFor(c, s, std::move(a), [s, done](absl::StatusOr<SockAddr> sa) {
+    if (!sa.ok()) return done(sa.status());
+    if (::bind(s->fd(), sa->get(), sa->len) != 0) return done(OsError(errno, "bind"));
+    done(absl::OkStatus());
+  });
+}
+
+absl::Status Core::Listen(const CallContext& c, std::string_view handle, std::optional<int> backlog) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  int b = backlog.value_or(kDefaultBacklog);
+  if (b < 0) b = 0;  // Python clamps negative backlogs to 0.
+  if (::listen((*e)->fd(), b) != 0) return OsError(errno, "listen");
+  (*e)->set_listening();
+  return absl::OkStatus();
+}
+
+void Core::Accept(const CallContext& c, std::string_view handle, Done<AcceptResult> done) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return done(st);
+  auto s = *e;
+  auto session = c.session;
+  CallContext cc = c;
+  RunWaitable<AcceptResult>(
+      c, s, EPOLLIN, false, EAGAIN, "accept",
+      [this, s, cc]() -> std::optional<absl::StatusOr<AcceptResult>> {
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        auto fd = Sys().Accept(s->fd(), &peer, &len);
+        if (!fd.ok()) return absl::StatusOr<AcceptResult>(fd.status());
+        if (!fd->valid()) return std::nullopt;
+        auto n = std::make_shared<SocketEntry>(std::move(*fd), s->family(), s->type(), s->proto());
+        auto info = Publish(cc, n);
+        if (!info.ok()) return absl::StatusOr<AcceptResult>(info.status());
+        AcceptResult r;
+        r.socket = *std::move(info);
+        r.peer = FromSockAddr(reinterpret_cast<sockaddr*>(&peer), len);
+        return absl::StatusOr<AcceptResult>(std::move(r));
+      },
+      std::move(done));
+}
+
+void Core::ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
+                        bool /*unused*/, DoneStatus done) {
+  int rc = ::connect(s->fd(), sa.get(), sa.len);
+  if (rc == 0) return done(absl::OkStatus());
+  int err = errno;
+  if (err != EINPROGRESS && err != EAGAIN && err != EINTR) return done(OsError(err, "connect"));
+  Timeout t = s->timeout();
+  if (t.has_value() && t->count() == 0) return done(OsError(err == EAGAIN ? EAGAIN : EINPROGRESS, "connect"));
+  bool retry_connect = (err == EAGAIN);  // AF_UNIX with a full backlog.
+  auto attempt = [s, sa, retry_connect]() -> std::optional<absl::Status> {
+    if (retry_connect) {
+      if (::connect(s->fd(), sa.get(), sa.len) == 0) return absl::OkStatus();
+      int e = errno;
+      if (e == EAGAIN) return std::nullopt;
+      if (e == EISCONN) return absl::OkStatus();
+      return OsError(e, "connect");
+    }
+    pollfd p{s->fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) <= 0) return std::nullopt;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(s->fd(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) return OsError(errno, "connect");
+    if (soerr != 0) return OsError(soerr, "connect");
+    return absl::OkStatus();
+  };
+  auto shared_done = std::make_shared<DoneStatus>(std::move(done));
+  loop_->Wait(
+      s, EPOLLOUT, WaitDeadline(t, c.deadline), c.cancel,
+      [attempt, shared_done, s]() -> bool {
+        if (s->closed()) {
+          (*shared_done)(ClosedError());
+          return true;
+        }
+        auto r = attempt();
+        if (!r.has_value()) return false;
+        (*shared_done)(*r);
+        return true;
+      },
+      [shared_done](absl::Status st) { (*shared_done)(std::move(st)); },
+      [] { return TimeoutError("connect"); });
+}
+
+void Core::Connect(const CallContext& c, std::string_view handle, Address a, DoneStatus done) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  auto s = *e;
+  ResolveFor(c, s, std::move(a), [this, c, s, done](absl::StatusOr<SockAddr> sa) {
+    if (!sa.ok()) return done(sa.status());
+    ConnectEntry(c, s, *sa, false, done);
+  });
+}
+
+absl::Status Core::Shutdown(const CallContext& c, std::string_view handle, int how) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_HOW", "how must be SHUT_RD, SHUT_WR or SHUT_RDWR");
+  }
+  if (::shutdown((*e)->fd(), how) != 0) return OsError(errno, "shutdown");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Address> Core::GetSockName(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname((*e)->fd(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return OsError(errno, "getsockname");
+  Address a = FromSockAddr(reinterpret_cast<sockaddr*>(&ss), len);
+  if (a.family == 0) a.family = (*e)->family();
+  return a;
+}
+
+absl::StatusOr<Address> Core::GetPeerName(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername((*e)->fd(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return OsError(errno, "getpeername");
+  Address a = FromSockAddr(reinterpret_cast<sockaddr*>(&ss), len);
+  if (a.family == 0) a.family = (*e)->family();
+  return a;
+}
+
+// ---------------------------------------------------------------------------
+// Options and modes
+
+absl::Status Core::SetSockOpt(const CallContext& c, std::string_view handle, int typed, int level,
+                              int optname, const OptionValue& v, uint32_t optlen) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  if (typed != 0 && !TypedOption(typed, &level, &optname)) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", absl::StrCat("unknown option name ", typed));
+  }
+  if (typed == 0 && RawOptionDenied(level, optname)) {
+    return PolicyError(absl::StatusCode::kPermissionDenied, "OPTION_DENIED",
+                       "this option takes a pointer into the caller's memory and cannot be set remotely");
+  }
+  int fd = (*e)->fd();
+  int rc;
+  switch (v.kind) {
+    case OptionValue::Kind::kInt: {
+      if (v.int_value < INT32_MIN || v.int_value > INT32_MAX) {
+        return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", "option value out of int range");
+      }
+      int iv = static_cast<int>(v.int_value);
+      rc = setsockopt(fd, level, optname, &iv, sizeof iv);
+      break;
+    }
+    case OptionValue::Kind::kBytes:
+      if (v.bytes_value.size() > kMaxOptionBytes) {
+        return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "option value over 1024 bytes");
+      }
+      rc = setsockopt(fd, level, optname, v.bytes_value.data(), v.bytes_value.size());
+      break;
+    case OptionValue::Kind::kLinger: {
+      linger l{v.linger_on ? 1 : 0, v.linger_seconds};
+      rc = setsockopt(fd, level, optname, &l, sizeof l);
+      break;
+    }
+    case OptionValue::Kind::kMembership: {
+      if (level == IPPROTO_IP) {
+        ip_mreqn m{};
+        if (inet_pton(AF_INET, v.group.c_str(), &m.imr_multiaddr) != 1) {
+          return RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS", "malformed multicast group");
+        }
+        if (!v.interface_address.empty() &&
+            inet_pton(AF_INET, v.interface_address.c_str(), &m.imr_address) != 1) {
+          return RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS", "malformed interface address");
+        }
+        m.imr_ifindex = static_cast<int>(v.interface_index);
+        rc = setsockopt(fd, level, optname, &m, sizeof m);
+      } else {
+        ipv6_mreq m{};
+        if (inet_pton(AF_INET6, v.group.c_str(), &m.ipv6mr_multiaddr) != 1) {
+          return RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS", "malformed multicast group");
+        }
+        m.ipv6mr_interface = v.interface_index;
+        rc = setsockopt(fd, level, optname, &m, sizeof m);
+      }
+      break;
+    }
+    case OptionValue::Kind::kNone:
+    default:
+      // setsockopt(level, optname, None, optlen).
+      if (optlen > kMaxOptionBytes) {
+        return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "optlen over 1024 bytes");
+      }
+      rc = setsockopt(fd, level, optname, nullptr, optlen);
+      break;
+  }
+  if (rc != 0) return OsError(errno, "setsockopt");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OptionValue> Core::GetSockOpt(const CallContext& c, std::string_view handle, int typed,
+                                             int level, int optname, uint32_t buflen) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  if (typed != 0 && !TypedOption(typed, &level, &optname)) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", absl::StrCat("unknown option name ", typed));
+  }
+  if (buflen > kMaxOptionBytes) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE",
+                        absl::StrCat("buflen ", buflen, " over 1024 bytes"));
+  }
+  OptionValue out;
+  int fd = (*e)->fd();
+  if (typed != 0 && level == SOL_SOCKET && optname == SO_LINGER) {
+    linger l{};
+    socklen_t len = sizeof l;
+    if (getsockopt(fd, level, optname, &l, &len) != 0) return OsError(errno, "getsockopt");
+    out.kind = OptionValue::Kind::kLinger;
+    out.linger_on = l.l_onoff != 0;
+    out.linger_seconds = l.l_linger;
+    return out;
+  }
+  if (buflen == 0) {
+    int iv = 0;
+    socklen_t len = sizeof iv;
+    if (getsockopt(fd, level, optname, &iv, &len) != 0) return OsError(errno, "getsockopt");
+    out.kind = OptionValue::Kind::kInt;
+    out.int_value = iv;
+    return out;
+  }
+  std::string buf(buflen, '\0');
+  socklen_t len = buflen;
+  if (getsockopt(fd, level, optname, buf.data(), &len) != 0) return OsError(errno, "getsockopt");
+  buf.resize(len);
+  out.kind = OptionValue::Kind::kBytes;
+  out.bytes_value = std::move(buf);
+  return out;
+}
+
+absl::Status Core::SetTimeout(const CallContext& c, std::string_view handle, Timeout t) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  if (t.has_value() && t->count() < 0) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "NEGATIVE_TIMEOUT", "Timeout value out of range");
+  }
+  (*e)->set_timeout(t);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Timeout> Core::GetTimeout(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  return (*e)->timeout();
+}
+
+absl::Status Core::SetInheritable(const CallContext& c, std::string_view handle, bool on) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  int flags = fcntl((*e)->fd(), F_GETFD);
+  if (flags < 0) return OsError(errno, "fcntl");
+  flags = on ? (flags & ~FD_CLOEXEC) : (flags | FD_CLOEXEC);
+  if (fcntl((*e)->fd(), F_SETFD, flags) != 0) return OsError(errno, "fcntl");
+  return registry_->SetInheritable(c.session, handle, on);
+}
+
+absl::StatusOr<bool> Core::GetInheritable(const CallContext& c, std::string_view handle) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  int flags = fcntl((*e)->fd(), F_GETFD);
+  if (flags < 0) return OsError(errno, "fcntl");
+  return (flags & FD_CLOEXEC) == 0;
+}
+
+absl::StatusOr<int64_t> Core::Ioctl(const CallContext& c, std::string_view handle, int request) {
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return e.status();
+  unsigned long req;
+  switch (request) {
+    case 1: req = FIONREAD; break;
+    case 2: req = SIOCOUTQ; break;
+    case 3: req = SIOCATMARK; break;
+    default:
+      return RequestError(absl::StatusCode::kInvalidArgument, "BAD_IOCTL",
+                          "ioctl must be FIONREAD, SIOCOUTQ or SIOCATMARK");
+  }
+  int v = 0;
+  if (ioctl((*e)->fd(), req, &v) != 0) return OsError(errno, "ioctl");
+  return static_cast<int64_t>(v);
+}
+
+// ---------------------------------------------------------------------------
+// Data
+
+void Core::SendCommon(const CallContext& c, std::string_view handle, std::string data, int flags,
+                      std::optional<Address> to, bool all, Done<int64_t> done) {
+  if (auto st = CheckSize(static_cast<int64_t>(data.size()), options_.max_message_bytes, "data"); !st.ok()) {
+    return done(st);
+  }
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  auto s = *e;
+  bool dontwait = (flags & MSG_DONTWAIT) != 0;
+  int sflags = (flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+  auto go = [this, c, s, dontwait, sflags, all, done](std::string payload, std::optional<SockAddr> dest) {
+    struct State {
+      std::string data;
+      size_t off = 0;
+    };
+    auto st = std::make_shared<State>();
+    st->data = std::move(payload);
+    RunWaitable<int64_t>(
+        c, s, EPOLLOUT, dontwait, EAGAIN, all ? "sendall" : (dest ? "sendto" : "send"),
+        [s, st, dest, sflags, all]() -> std::optional<absl::StatusOr<int64_t>> {
+          for (;;) {
+            ssize_t n;
+            const char* p = st->data.data() + st->off;
+            size_t left = st->data.size() - st->off;
+            if (dest.has_value()) {
+              n = ::sendto(s->fd(), p, left, sflags, dest->get(), dest->len);
+            } else {
+              n = ::send(s->fd(), p, left, sflags);
+            }
+            if (n < 0) {
+              int err = errno;
+              if (err == EINTR) continue;
+              if (WouldBlock(err)) return std::nullopt;
+              return absl::StatusOr<int64_t>(OsError(err, all ? "sendall" : "send"));
+            }
+            st->off += static_cast<size_t>(n);
+            if (!all || st->off >= st->data.size()) return absl::StatusOr<int64_t>(static_cast<int64_t>(st->off));
+          }
+        },
+        done);
+  };
+  if (!to.has_value()) return go(std::move(data), std::nullopt);
+  auto payload = std::make_shared<std::string>(std::move(data));
+  ResolveFor(c, s, std::move(*to), [go, payload, done](absl::StatusOr<SockAddr> sa) {
+    if (!sa.ok()) return done(sa.status());
+    go(std::move(*payload), *sa);
+  });
+}
+
+void Core::Send(const CallContext& c, std::string_view handle, std::string data, int flags, Done<int64_t> done) {
+  SendCommon(c, handle, std::move(data), flags, std::nullopt, false, std::move(done));
+}
+
+void Core::SendAll(const CallContext& c, std::string_view handle, std::string data, int flags,
+                   Done<int64_t> done) {
+  SendCommon(c, handle, std::move(data), flags, std::nullopt, true, std::move(done));
+}
+
+void Core::SendTo(const CallContext& c, std::string_view handle, std::string data, int flags, Address to,
+                  Done<int64_t> done) {
+  SendCommon(c, handle, std::move(data), flags, std::move(to), false, std::move(done));
+}
+
+void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<std::string> buffers,
+                   std::vector<Ancillary> ancillary, int flags, std::optional<Address> to, Done<int64_t> done) {
+  size_t total = 0;
+  for (auto& b : buffers) total += b.size();
+  if (auto st = CheckSize(static_cast<int64_t>(total), options_.max_message_bytes, "data"); !st.ok()) return done(st);
+  if (buffers.size() > IOV_MAX) {
+    return done(RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "too many buffers (IOV_MAX)"));
+  }
+  auto control = PackControl(ancillary);
+  if (!control.ok()) return done(control.status());
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  auto s = *e;
+  bool dontwait = (flags & MSG_DONTWAIT) != 0;
+  int sflags = flags | MSG_NOSIGNAL | MSG_DONTWAIT;
+  struct State {
+    std::vector<std::string> buffers;
+    std::string control;
+  };
+  auto st = std::make_shared<State>();
+  st->buffers = std::move(buffers);
+  st->control = *std::move(control);
+  auto go = [this, c, s, st, dontwait, sflags, done](std::optional<SockAddr> dest) {
+    RunWaitable<int64_t>(
+        c, s, EPOLLOUT, dontwait, EAGAIN, "sendmsg",
+        [s, st, dest, sflags]() -> std::optional<absl::StatusOr<int64_t>> {
+          std::vector<iovec> iov;
+          for (auto& b : st->buffers) iov.push_back({b.data(), b.size()});
+          msghdr m{};
+          SockAddr d;
+          if (dest.has_value()) {
+            d = *dest;
+            m.msg_name = d.get();
+            m.msg_namelen = d.len;
+          }
+          m.msg_iov = iov.data();
+          m.msg_iovlen = iov.size();
+          if (!st->control.empty()) {
+            m.msg_control = st->control.data();
+            m.msg_controllen = st->control.size();
+          }
+          for (;;) {
+            ssize_t n = ::sendmsg(s->fd(), &m, sflags);
+            if (n >= 0) return absl::StatusOr<int64_t>(static_cast<int64_t>(n));
+            int err = errno;
+            if (err == EINTR) continue;
+            if (WouldBlock(err)) return std::nullopt;
+            return absl::StatusOr<int64_t>(OsError(err, "sendmsg"));
+          }
+        },
+        done);
+  };
+  if (!to.has_value()) return go(std::nullopt);
+  ResolveFor(c, s, std::move(*to), [go, done](absl::StatusOr<SockAddr> sa) {
+    if (!sa.ok()) return done(sa.status());
+    go(*sa);
+  });
+}
+
+void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t bufsize, int64_t ancbufsize,
+                      int flags, bool want_from, bool want_msg, Done<RecvResult> done) {
+  if (auto st = CheckSize(bufsize, options_.max_message_bytes, "bufsize"); !st.ok()) return done(st);
+  if (auto st = CheckSize(ancbufsize, kMaxAncillaryBytes, "ancbufsize"); !st.ok()) return done(st);
+  auto e = registry_->Find(c.session, handle);
+  if (!e.ok()) return done(e.status());
+  auto s = *e;
+  bool dontwait = (flags & MSG_DONTWAIT) != 0;
+  bool waitall = (flags & MSG_WAITALL) != 0 && s->type() == SOCK_STREAM && !want_msg && !want_from;
+  int rflags = (flags & ~MSG_WAITALL) | MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
+  uint32_t events = (flags & MSG_OOB) ? (EPOLLPRI | EPOLLIN) : EPOLLIN;
+  struct State {
+    std::string acc;  // MSG_WAITALL progress.
+  };
+  auto st = std::make_shared<State>();
+  const char* what = want_msg ? "recvmsg" : (want_from ? "recvfrom" : "recv");
+  RunWaitable<RecvResult>(
+      c, s, events, dontwait, EAGAIN, what,
+      [s, st, bufsize, ancbufsize, rflags, want_from, want_msg, waitall, what]()
+          -> std::optional<absl::StatusOr<RecvResult>> {
+        for (;;) {
+          RecvResult r;
+          size_t want = static_cast<size_t>(bufsize) - st->acc.size();
+          r.data.resize(want);
+          sockaddr_storage from{};
+          std::string control(static_cast<size_t>(ancbufsize), '\0');
+          iovec iov{r.data.data(), want};
+          msghdr m{};
+          if (want_from || want_msg) {
+            m.msg_name = &from;
+            m.msg_namelen = sizeof from;
+          }
+          m.msg_iov = &iov;
+          m.msg_iovlen = 1;
+          if (ancbufsize > 0) {
+            m.msg_control = control.data();
+            m.msg_controllen = control.size();
+          }
+          ssize_t n = ::recvmsg(s->fd(), &m, rflags);
+          if (n < 0) {
+            int err = errno;
+            if (err == EINTR) continue;
+            if (WouldBlock(err)) {
+              if (waitall && !st->acc.empty() && s->closed()) break;
+              return std::nullopt;
+            }
+            return absl::StatusOr<RecvResult>(OsError(err, what));
+          }
+          // MSG_TRUNC may report the datagram's full length; keep what fits.
+          r.data.resize(std::min(static_cast<size_t>(n), want));
+          if (waitall) {
+            st->acc += r.data;
+            if (n > 0 && st->acc.size() < static_cast<size_t>(bufsize)) continue;
+            RecvResult done_r;
+            done_r.data = std::move(st->acc);
+            return absl::StatusOr<RecvResult>(std::move(done_r));
+          }
+          if ((want_from || want_msg) && m.msg_namelen > 0) {
+            r.from = FromSockAddr(reinterpret_cast<sockaddr*>(&from), m.msg_namelen);
+          }
+          if (want_msg) {
+            r.msg_flags = m.msg_flags;
+            if (ancbufsize > 0) r.ancillary = UnpackControl(&m);
+          }
+          return absl::StatusOr<RecvResult>(std::move(r));
+        }
+        RecvResult done_r;
+        done_r.data = std::move(st->acc);
+        return absl::StatusOr<RecvResult>(std::move(done_r));
+      },
+      std::move(done));
+}
+
+void Core::Recv(const CallContext& c, std::string_view handle, int64_t bufsize, int flags, Done<RecvResult> done) {
+  RecvCommon(c, handle, bufsize, 0, flags, false, false, std::move(done));
+}
+
+void Core::RecvFrom(const CallContext& c, std::string_view handle, int64_t bufsize, int flags,
+                    Done<RecvResult> done) {
+  RecvCommon(c, handle, bufsize, 0, flags, true, false, std::move(done));
+}
+
+void Core::RecvMsg(const CallContext& c, std::string_view handle, int64_t bufsize, int64_t ancbufsize, int flags,
+                   Done<RecvResult> done) {
+  RecvCommon(c, handle, bufsize, ancbufsize, flags, false, true, std::move(done));
+}
+
+namespace {
+
+// A private epoll set over the polled sockets: the event loop waits on its
+// single fd, so one Poll costs one wait however many handles it names.
+class PollSet : public Pollable {
+ public:
+  explicit PollSet(UniqueFd fd) : fd_(std::move(fd)) {}
+  int pollable_fd() const override { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace
+
+void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional<std::chrono::nanoseconds> timeout,
+                Done<std::vector<PollReady>> done) {
+  if (items.size() > 65536) {
+    return done(RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "too many poll items"));
+  }
+  if (timeout.has_value() && timeout->count() < 0) {
+    return done(RequestError(absl::StatusCode::kInvalidArgument, "NEGATIVE_TIMEOUT", "negative poll timeout"));
+  }
+  struct State {
+    std::vector<std::shared_ptr<SocketEntry>> entries;
+    std::vector<PollItem> items;
+  };
+  auto st = std::make_shared<State>();
+  for (auto& it : items) {
+    auto e = registry_->Find(c.session, it.handle);
+    if (!e.ok()) return done(e.status());
+    st->entries.push_back(*e);
+  }
+  st->items = std::move(items);
+  auto check = [st]() -> std::vector<PollReady> {
+    std::vector<pollfd> fds;
+    for (size_t i = 0; i < st->items.size(); ++i) {
+      fds.push_back({st->entries[i]->fd(), static_cast<short>(st->items[i].events), 0});
+    }
+    std::vector<PollReady> ready;
+    if (::poll(fds.data(), fds.size(), 0) > 0) {
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) ready.push_back({st->items[i].handle, fds[i].revents});
+      }
+    }
+    return ready;
+  };
+  auto now_ready = check();
+  if (!now_ready.empty() || (timeout.has_value() && timeout->count() == 0)) {
+    return done(std::move(now_ready));
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return done(OsError(errno, "epoll_create1"));
+  auto set = std::make_shared<PollSet>(UniqueFd(ep));
+  for (size_t i = 0; i < st->items.size(); ++i) {
+    epoll_event ev{};
+    ev.events = static_cast<uint32_t>(st->items[i].events) | EPOLLERR | EPOLLHUP;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, st->entries[i]->fd(), &ev) != 0 && errno != EEXIST) {
+      return done(OsError(errno, "epoll_ctl"));
+    }
+  }
+  Clock::time_point deadline = c.deadline;
+  if (timeout.has_value()) deadline = std::min(deadline, Clock::now() + *timeout);
+  auto shared_done = std::make_shared<Done<std::vector<PollReady>>>(std::move(done));
+  loop_->Wait(
+      set, EPOLLIN, deadline, c.cancel,
+      [check, shared_done, set]() -> bool {
+        auto r = check();
+        if (r.empty()) return false;
+        (*shared_done)(std::move(r));
+        return true;
+      },
+      [shared_done](absl::Status s) {
+        // A poll timeout is not an error: nothing was ready.
+        if (KindOf(s) == ErrorKind::kTimeout) return (*shared_done)(std::vector<PollReady>{});
+        (*shared_done)(std::move(s));
+      },
+      [] { return TimeoutError("poll"); });
+}
+
+}  // namespace sockwire::core

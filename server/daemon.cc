@@ -1,0 +1,184 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/core.h"
+#include "grpc/session_service.h"
+#include "grpc/socket_service.h"
+#include "resolver/resolver_service.h"
+#include "rest/rest_frontend.h"
+
+namespace sockwire::server {
+namespace {
+
+// Parsed "unix:/path" or "tcp:host:port".
+struct ListenSpec {
+  bool unix_socket = false;
+  std::string path;      // unix
+  std::string hostport;  // tcp, as gRPC wants it
+};
+
+absl::StatusOr<ListenSpec> ParseListen(const std::string& s) {
+  ListenSpec spec;
+  if (absl::StartsWith(s, "unix:")) {
+    spec.unix_socket = true;
+    spec.path = s.substr(5);
+    if (spec.path.empty()) return absl::InvalidArgumentError("unix: listener needs a path");
+    return spec;
+  }
+  if (absl::StartsWith(s, "tcp:")) {
+    spec.hostport = s.substr(4);
+    if (spec.hostport.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("tcp listener \"", s, "\" needs HOST:PORT"));
+    }
+    return spec;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("listener \"", s, "\" must start with unix: or tcp:"));
+}
+
+bool IsLoopbackHostPort(const std::string& hp) {
+  return absl::StartsWith(hp, "127.") || absl::StartsWith(hp, "[::1]") || absl::StartsWith(hp, "localhost:");
+}
+
+std::string ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string tok;
+  std::getline(in, tok);
+  while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
+  return tok;
+}
+
+}  // namespace
+
+std::string DefaultListenAddress() {
+  std::string dir;
+  if (const char* xdg = getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    dir = absl::StrCat(xdg, "/sockwire");
+  } else if (geteuid() == 0) {
+    dir = "/run/sockwire";
+  } else {
+    dir = absl::StrCat("/tmp/sockwire-", geteuid());
+  }
+  return absl::StrCat("unix:", dir, "/sockwired.sock");
+}
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+absl::Status Daemon::Start() {
+  if (options_.listen.empty()) options_.listen.push_back(DefaultListenAddress());
+  std::string token;
+  if (!options_.token_file.empty()) {
+    token = ReadTokenFile(options_.token_file);
+    if (token.empty()) return absl::InvalidArgumentError("--token-file is empty or unreadable");
+  }
+  std::vector<ListenSpec> specs;
+  for (const auto& l : options_.listen) {
+    auto spec = ParseListen(l);
+    if (!spec.ok()) return spec.status();
+    if (!spec->unix_socket) {
+      if (token.empty() && !options_.insecure_tcp) {
+        return absl::FailedPreconditionError(
+            "a TCP listener needs --token-file (bearer token); --insecure-tcp accepts anyone who can connect");
+      }
+      if (!IsLoopbackHostPort(spec->hostport) && !options_.insecure_tcp && token.empty()) {
+        return absl::FailedPreconditionError("non-loopback TCP listener without a token");
+      }
+    } else {
+      // A runtime directory only we can enter, and no stale socket file.
+      std::string dir = spec->path.substr(0, spec->path.rfind('/'));
+      if (!dir.empty()) mkdir(dir.c_str(), 0700);
+      struct stat st;
+      if (lstat(spec->path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(spec->path.c_str());
+    }
+    specs.push_back(*spec);
+  }
+
+  core_ = std::make_unique<core::Core>(options_);
+  if (auto svc = MakeResolverService(*core_, options_)) services_.push_back(std::move(svc));
+  services_.push_back(MakeSocketService(*core_, token));
+  services_.push_back(MakeSessionService(*core_, token));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int max_msg = static_cast<int>(std::min<uint64_t>(options_.max_message_bytes * 2 + (1 << 20), INT32_MAX));
+  builder.SetMaxReceiveMessageSize(max_msg);
+  builder.SetMaxSendMessageSize(max_msg);
+  // Many blocked calls per connection are normal (1,000 pending accepts).
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1 << 20);
+  std::vector<int> ports(specs.size(), 0);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::string addr = specs[i].unix_socket ? "unix:" + specs[i].path : specs[i].hostport;
+    builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), specs[i].unix_socket ? nullptr : &ports[i]);
+  }
+  for (auto& s : services_) builder.RegisterService(s.get());
+  // The socket is created by gRPC with the process umask: make it 0600.
+  mode_t old = umask(0177);
+  server_ = builder.BuildAndStart();
+  umask(old);
+  if (!server_) return absl::UnavailableError("could not start the gRPC server (address in use or not allowed?)");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].unix_socket) {
+      chmod(specs[i].path.c_str(), 0600);
+      grpc_addresses_.push_back("unix:" + specs[i].path);
+    } else {
+      std::string host = specs[i].hostport.substr(0, specs[i].hostport.rfind(':'));
+      if (ports[i] == 0) return absl::UnavailableError(absl::StrCat("could not bind ", specs[i].hostport));
+      grpc_addresses_.push_back(absl::StrCat(host, ":", ports[i]));
+    }
+  }
+
+  std::string rest_address;
+  if (!options_.rest_listen.empty()) {
+    auto fe = MakeRestFrontend(*this);
+    auto addr = fe->Start();
+    if (!addr.ok()) return addr.status();
+    rest_address = *addr;
+    frontends_.push_back(std::move(fe));
+  }
+
+  std::string line = absl::StrCat("{\"grpc\":\"", grpc_addresses_.front(), "\",\"rest\":\"", rest_address,
+                                  "\",\"epoch\":\"", core_->epoch(), "\",\"pid\":", getpid(), "}\n");
+  std::fprintf(stderr, "sockwired: serving %s", line.c_str());
+  if (options_.ready_fd >= 0) {
+    ssize_t ignored = write(options_.ready_fd, line.data(), line.size());
+    (void)ignored;
+    close(options_.ready_fd);
+  }
+  return absl::OkStatus();
+}
+
+void Daemon::Wait() {
+  if (server_) server_->Wait();
+}
+
+void Daemon::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  for (auto& fe : frontends_) fe->Shutdown();
+  if (server_) {
+    // Pending calls are cancelled after the deadline; their waits end through
+    // the event loop, which is still running.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  }
+  frontends_.clear();
+  core_.reset();
+  for (const auto& a : grpc_addresses_) {
+    if (absl::StartsWith(a, "unix:")) unlink(a.substr(5).c_str());
+  }
+}
+
+}  // namespace sockwire::server

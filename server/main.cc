@@ -1,0 +1,160 @@
+// sockwired: parses flags, starts the daemon, waits for SIGTERM/SIGINT.
+#include <signal.h>
+#include <stdio.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "daemon.h"
+
+namespace {
+
+constexpr char kHelp[] = R"(sockwired - sockets as a service (gRPC + REST)
+
+Usage: sockwired [flags]
+
+  --listen=ADDR              gRPC listener, repeatable. unix:/path or tcp:HOST:PORT
+                             (port 0 picks one). Default: unix:%s (0600)
+  --rest-listen=ADDR         REST/WebSocket listener (same syntax). Default: off
+  --token-file=PATH          bearer token required from TCP clients
+  --insecure-tcp             allow a TCP listener without a token
+  --ready-fd=N               write one JSON line of bound addresses to fd N once serving
+  --log-level=LEVEL          debug, info, warning, error (default info)
+  --session-grace=DURATION   how long a session outlives its client (default 5s)
+  --session-lease=DURATION   idle lifetime of a session without a Hold stream (default 60s)
+  --orphan-ttl=DURATION      lifetime of detached sockets nobody re-attached (default 10m)
+  --max-handles-per-session=N  (default 200000)
+  --max-sessions=N           (default 10000)
+  --max-message-bytes=N      largest send/recv payload of one call (default 16777216)
+  --resolver-threads=N       getaddrinfo worker threads (default 4)
+  --allow-sethostname        let ResolverService.SetHostName change the UTS hostname
+  --allow-fd-passing         let local clients take real descriptors (SCM_RIGHTS)
+  --help                     this text
+
+Durations: 250ms, 5s, 2m, or plain seconds.
+)";
+
+bool ParseDuration(const std::string& v, std::chrono::milliseconds* out) {
+  double n = 0;
+  std::string num = v;
+  double scale = 1000;
+  if (v.size() > 2 && v.substr(v.size() - 2) == "ms") {
+    num = v.substr(0, v.size() - 2);
+    scale = 1;
+  } else if (!v.empty() && v.back() == 's') {
+    num = v.substr(0, v.size() - 1);
+  } else if (!v.empty() && v.back() == 'm') {
+    num = v.substr(0, v.size() - 1);
+    scale = 60000;
+  }
+  if (!absl::SimpleAtod(num, &n) || n < 0) return false;
+  *out = std::chrono::milliseconds(static_cast<int64_t>(n * scale));
+  return true;
+}
+
+[[noreturn]] void Usage(const std::string& error) {
+  std::cerr << "sockwired: " << error << "\n(see sockwired --help)\n";
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sockwire::server::Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string key = arg, val;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      key = arg.substr(0, eq);
+      val = arg.substr(eq + 1);
+    }
+    auto need_val = [&] {
+      if (val.empty()) Usage(key + " needs a value (" + key + "=...)");
+    };
+    auto u64 = [&](uint64_t* out) {
+      need_val();
+      if (!absl::SimpleAtoi(val, out)) Usage("bad number for " + key + ": " + val);
+    };
+    auto dur = [&](std::chrono::milliseconds* out) {
+      need_val();
+      if (!ParseDuration(val, out)) Usage("bad duration for " + key + ": " + val);
+    };
+    uint64_t n = 0;
+    if (key == "--help" || key == "-h") {
+      std::printf(kHelp, sockwire::server::DefaultListenAddress().substr(5).c_str());
+      return 0;
+    } else if (key == "--listen") {
+      need_val();
+      o.listen.push_back(val);
+    } else if (key == "--rest-listen") {
+      need_val();
+      o.rest_listen = val;
+    } else if (key == "--data-listen") {
+      need_val();
+      o.data_listen = val;
+    } else if (key == "--token-file") {
+      need_val();
+      o.token_file = val;
+    } else if (key == "--insecure-tcp") {
+      o.insecure_tcp = true;
+    } else if (key == "--ready-fd") {
+      u64(&n);
+      o.ready_fd = static_cast<int>(n);
+    } else if (key == "--log-level") {
+      need_val();
+      o.log_level = val;
+    } else if (key == "--session-grace") {
+      dur(&o.session_grace);
+    } else if (key == "--session-lease") {
+      dur(&o.session_lease);
+    } else if (key == "--orphan-ttl") {
+      dur(&o.orphan_ttl);
+    } else if (key == "--max-handles-per-session") {
+      u64(&n);
+      o.max_handles_per_session = static_cast<uint32_t>(n);
+    } else if (key == "--max-sessions") {
+      u64(&n);
+      o.max_sessions = static_cast<uint32_t>(n);
+    } else if (key == "--max-message-bytes") {
+      u64(&o.max_message_bytes);
+      if (o.max_message_bytes == 0 || o.max_message_bytes > (1u << 30)) Usage("--max-message-bytes must be 1..1073741824");
+    } else if (key == "--resolver-threads") {
+      u64(&n);
+      o.resolver_threads = static_cast<int>(std::max<uint64_t>(1, std::min<uint64_t>(n, 64)));
+    } else if (key == "--allow-sethostname") {
+      o.allow_sethostname = true;
+    } else if (key == "--allow-fd-passing") {
+      o.allow_fd_passing = true;
+    } else {
+      Usage("unknown flag " + arg);
+    }
+  }
+
+  // Signals go to one thread; a write to a closed socket is an EPIPE, never a
+  // process-killing SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  sockwire::server::Daemon daemon(o);
+  if (auto st = daemon.Start(); !st.ok()) {
+    std::cerr << "sockwired: " << st.message() << "\n";
+    return 1;
+  }
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    daemon.Shutdown();
+  });
+  daemon.Wait();
+  // Wait returns once Shutdown has stopped the server.
+  signals.join();
+  return 0;
+}
