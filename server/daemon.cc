@@ -15,8 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/core.h"
+#include "data/data_frontend.h"
 #include "grpc/session_service.h"
 #include "grpc/socket_service.h"
+#include "grpc/stream_service.h"
 #include "resolver/resolver_service.h"
 #include "rest/rest_frontend.h"
 
@@ -108,8 +110,14 @@ absl::Status Daemon::Start() {
   }
 
   core_ = std::make_unique<core::Core>(options_);
+  if (!options_.policy_file.empty()) {
+    auto policy = core::Policy::FromFile(options_.policy_file);
+    if (!policy.ok()) return policy.status();
+    core_->set_policy(*std::move(policy));
+  }
   if (auto svc = MakeResolverService(*core_, options_)) services_.push_back(std::move(svc));
   services_.push_back(MakeSocketService(*core_, token));
+  services_.push_back(MakeStreamService(*core_, token));
   services_.push_back(MakeSessionService(*core_, token));
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -151,7 +159,17 @@ absl::Status Daemon::Start() {
     frontends_.push_back(std::move(fe));
   }
 
+  std::string data_address;  // Raw data channel (issue 6).
+  if (!options_.data_listen.empty()) {
+    auto fe = MakeDataFrontend(*this);
+    auto addr = fe->Start();
+    if (!addr.ok()) return addr.status();
+    data_address = *addr;
+    frontends_.push_back(std::move(fe));
+  }
+
   std::string line = absl::StrCat("{\"grpc\":\"", grpc_addresses_.front(), "\",\"rest\":\"", rest_address,
+                                  "\",\"data\":\"", data_address,
                                   "\",\"epoch\":\"", core_->epoch(), "\",\"pid\":", getpid(), "}\n");
   std::fprintf(stderr, "sockwired: serving %s", line.c_str());
   if (options_.ready_fd >= 0) {

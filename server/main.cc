@@ -31,6 +31,7 @@ Usage: sockwired [flags]
   --max-sessions=N           (default 10000)
   --max-message-bytes=N      largest send/recv payload of one call (default 16777216)
   --resolver-threads=N       getaddrinfo worker threads (default 4)
+  --policy-file=PATH         JSON policy: raw sockets, connect/bind/sendto rules (see server/core/policy.h)
   --allow-sethostname        let ResolverService.SetHostName change the UTS hostname
   --allow-fd-passing         let local clients take real descriptors (SCM_RIGHTS)
   --help                     this text
@@ -125,6 +126,9 @@ int main(int argc, char** argv) {
     } else if (key == "--resolver-threads") {
       u64(&n);
       o.resolver_threads = static_cast<int>(std::max<uint64_t>(1, std::min<uint64_t>(n, 64)));
+    } else if (key == "--policy-file") {
+      need_val();
+      o.policy_file = val;
     } else if (key == "--allow-sethostname") {
       o.allow_sethostname = true;
     } else if (key == "--allow-fd-passing") {

@@ -297,6 +297,7 @@ void Core::ResolveFor(const CallContext& c, const std::shared_ptr<SocketEntry>& 
 
 absl::StatusOr<SocketInfo> Core::Create(const CallContext& c, int family, int type, int proto,
                                         bool nonblock, bool /*cloexec*/) {
+  if (auto st = policy_.CheckSocket(family, type); !st.ok()) return st;
   if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return st;
   auto fd = Sys().Socket(family, type, proto);
   if (!fd.ok()) return fd.status();
@@ -310,6 +311,7 @@ absl::StatusOr<std::pair<SocketInfo, SocketInfo>> Core::CreatePair(const CallCon
                                                                    int type, int proto) {
   if (family == 0) family = AF_UNIX;
   if (type == 0) type = SOCK_STREAM;
+  if (auto st = policy_.CheckSocket(family, type); !st.ok()) return st;
   if (auto st = registry_->CheckQuota(c.session, 2); !st.ok()) return st;
   auto fds = Sys().SocketPair(family, type, proto);
   if (!fds.ok()) return fds.status();
@@ -481,8 +483,9 @@ void Core::Bind(const CallContext& c, std::string_view handle, Address a, DoneSt
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return done(e.status());
   auto s = *e;
-  ResolveFor(c, s, std::move(a), [s, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(a), [this, s, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
+    if (auto st = policy_.CheckAddress("bind", *sa); !st.ok()) return done(st);
     if (::bind(s->fd(), sa->get(), sa->len) != 0) return done(OsError(errno, "bind"));
     done(absl::OkStatus());
   });
@@ -526,6 +529,7 @@ void Core::Accept(const CallContext& c, std::string_view handle, Done<AcceptResu
 
 void Core::ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                         bool /*unused*/, DoneStatus done) {
+  if (auto st = policy_.CheckAddress("connect", sa); !st.ok()) return done(st);
   int rc = ::connect(s->fd(), sa.get(), sa.len);
   if (rc == 0) return done(absl::OkStatus());
   int err = errno;
@@ -815,8 +819,9 @@ void Core::SendCommon(const CallContext& c, std::string_view handle, std::string
   };
   if (!to.has_value()) return go(std::move(data), std::nullopt);
   auto payload = std::make_shared<std::string>(std::move(data));
-  ResolveFor(c, s, std::move(*to), [go, payload, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, go, payload, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
+    if (auto st = policy_.CheckAddress("sendto", *sa); !st.ok()) return done(st);
     go(std::move(*payload), *sa);
   });
 }
@@ -888,8 +893,9 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
         done);
   };
   if (!to.has_value()) return go(std::nullopt);
-  ResolveFor(c, s, std::move(*to), [go, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, go, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
+    if (auto st = policy_.CheckAddress("sendto", *sa); !st.ok()) return done(st);
     go(*sa);
   });
 }

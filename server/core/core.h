@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "event_loop.h"
+#include "policy.h"
 #include "resolver.h"
 #include "server/options.h"
 
@@ -121,6 +122,9 @@ class Core {
   const server::Options& options() const { return options_; }
   // Replaces the resolver (the resolver service may install c-ares).
   void set_resolver(std::unique_ptr<Resolver> r) { resolver_ = std::move(r); }
+  // Installs the policy (before serving; not thread-safe against calls).
+  void set_policy(Policy p) { policy_ = std::move(p); }
+  const Policy& policy() const { return policy_; }
 
   // Boot epoch embedded in handles and session tokens.
   const std::string& epoch() const;
@@ -224,6 +228,7 @@ class Core {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<Registry> registry_;
+  Policy policy_;
   void* reaper_ = nullptr;  // The self-rescheduling reap task.
 };
 
