@@ -1,0 +1,419 @@
+// The stream reactor never blocks a thread: socket I/O is non-blocking and
+// "would block" becomes an event-loop wait whose callbacks re-enter Step().
+// All state is under one mutex; gRPC operations (StartRead/StartWrite/Finish)
+// are decided under it and issued after it is released.
+//
+// Memory per stream is bounded whatever either side does:
+//   client -> socket: at most kWindow bytes queued (the client's write credit;
+//     a frame beyond it is a protocol error);
+//   socket -> client: at most one chunk read ahead plus one frame in flight.
+#include "grpc/stream_service.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "core/errors.h"
+#include "core/socket_entry.h"
+#include "data/hub.h"
+#include "grpc/call.h"
+#include "sockwire/v1/stream.grpc.pb.h"
+
+namespace sockwire::server {
+namespace {
+
+namespace v1 = sockwire::v1;
+using grpc::CallbackServerContext;
+
+constexpr int64_t kWindow = 1 << 20;      // Client write window.
+constexpr int64_t kChunk = 256 << 10;     // Largest data frame we send.
+constexpr int64_t kMaxCredit = int64_t{1} << 40;
+
+// Per-thread receive buffer, allocated on first use (a static TLS array would
+// cost every gRPC thread its pages).
+char* Scratch() {
+  thread_local std::unique_ptr<char[]> buf;
+  if (!buf) buf.reset(new char[kChunk]);
+  return buf.get();
+}
+
+bool WouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::StreamFrame> {
+ public:
+  StreamReactor(CallbackServerContext* ctx, core::Core& core, const std::string& bearer)
+      : ctx_(ctx), core_(core) {
+    auto call = Authenticate(ctx, core_, nullptr, bearer);
+    if (!call.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(call.status(), ctx_));
+      return;
+    }
+    call_ = *std::move(call);
+    reading_ = true;
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (!finished_) {
+        if (!ok) {
+          client_done_ = true;
+          if (!opened_) {
+            if (!error_) error_ = core::RequestError(absl::StatusCode::kInvalidArgument, "NO_HANDLE",
+                                                     "the stream ended before its first frame named a handle");
+          } else if (!ctx_->IsCancelled()) {
+            want_shut_wr_ = true;  // WritesDone is a half-close.
+          }
+        } else {
+          if (!opened_) Open();
+          if (opened_) Consume();
+        }
+        if (!client_done_ && !error_) {
+          reading_ = true;
+          act.read = true;
+        }
+        StepLocked(&act);
+      }
+    }
+    Perform(act);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) cancelled_ = true;  // The client is gone.
+      StepLocked(&act);
+    }
+    Perform(act);
+  }
+
+  void OnCancel() override {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      StepLocked(&act);
+    }
+    Perform(act);
+  }
+
+  void OnDone() override { Unref(); }
+
+ private:
+  struct Actions {
+    bool read = false;
+    bool write = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  void Perform(Actions& act) {
+    if (act.write) StartWrite(&out_);
+    if (act.read) StartRead(&in_);
+    if (act.finish) Finish(*act.finish);
+  }
+
+  void Unref() {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      last = --refs_ == 0;
+    }
+    if (last) delete this;
+  }
+
+  void Open() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto e = core_.Lookup(call_, in_.handle());
+    if (!e.ok()) {
+      error_ = e.status();
+      return;
+    }
+    entry_ = *std::move(e);
+    opened_ = true;
+    rtok_ = std::make_shared<core::CancelToken>();
+    wtok_ = std::make_shared<core::CancelToken>();
+  }
+
+  // Takes in the client's frame: credit, data, half-close.
+  void Consume() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (in_.credit() < 0) {
+      error_ = core::RequestError(absl::StatusCode::kInvalidArgument, "FLOW_CONTROL", "negative credit");
+      return;
+    }
+    credit_ = std::min(kMaxCredit, credit_ + in_.credit());
+    if (!in_.data().empty()) {
+      int64_t n = static_cast<int64_t>(in_.data().size());
+      if (n > client_credit_ || want_shut_wr_) {
+        error_ = core::RequestError(absl::StatusCode::kResourceExhausted, "FLOW_CONTROL",
+                                    want_shut_wr_ ? "data after shutdown_write"
+                                                  : "data beyond the write credit the daemon granted");
+        return;
+      }
+      client_credit_ -= n;
+      wq_.push_back(std::move(*in_.mutable_data()));
+    }
+    if (in_.shutdown_write()) want_shut_wr_ = true;
+  }
+
+  // Writes queued client data to the socket. False when it must wait.
+  bool SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!wq_.empty()) {
+      const std::string& s = wq_.front();
+      ssize_t n = ::send(entry_->fd(), s.data() + woff_, s.size() - woff_, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) {
+        woff_ += static_cast<size_t>(n);
+        grant_pending_ += n;
+        if (woff_ == s.size()) {
+          wq_.pop_front();
+          woff_ = 0;
+        }
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (WouldBlock(errno)) return false;
+      error_ = core::OsError(errno, "send");
+      return true;
+    }
+    if (want_shut_wr_ && !shut_wr_done_) {
+      shut_wr_done_ = true;
+      if (::shutdown(entry_->fd(), SHUT_WR) != 0 && errno != ENOTCONN) error_ = core::OsError(errno, "shutdown");
+    }
+    return true;
+  }
+
+  // Reads one chunk (within the client's credit) into rbuf_. False when it
+  // must wait.
+  bool RecvLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!eof_seen_ && !rbuf_full_ && credit_ > 0) {
+      char* buf = Scratch();
+      ssize_t n = ::recv(entry_->fd(), buf, static_cast<size_t>(std::min(credit_, kChunk)), MSG_DONTWAIT);
+      if (n > 0) {
+        rbuf_.assign(buf, static_cast<size_t>(n));
+        rbuf_full_ = true;
+        credit_ -= n;
+      } else if (n == 0) {
+        eof_seen_ = true;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (WouldBlock(errno)) {
+        return false;
+      } else {
+        error_ = core::OsError(errno, "recv");
+      }
+      return true;
+    }
+    return true;
+  }
+
+  bool Dead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_ || cancelled_ || error_.has_value(); }
+
+  void Arm(bool for_send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++refs_;
+    (for_send ? send_waiting_ : recv_waiting_) = true;
+    core_.loop().Wait(
+        entry_, for_send ? EPOLLOUT : EPOLLIN, call_.deadline, for_send ? wtok_ : rtok_,
+        [this, for_send]() -> bool {
+          Actions act;
+          {
+            absl::MutexLock lock(&mu_);
+            if (!Dead()) {
+              if (entry_->closed()) {
+                error_ = core::OsError(EBADF, "socket was closed while streaming");
+              } else if (!(for_send ? SendLocked() : RecvLocked())) {
+                return false;  // Still would block: keep waiting.
+              }
+            }
+            (for_send ? send_waiting_ : recv_waiting_) = false;
+            StepLocked(&act);
+          }
+          Perform(act);
+          Unref();
+          return true;
+        },
+        [this, for_send](absl::Status st) {
+          Actions act;
+          {
+            absl::MutexLock lock(&mu_);
+            (for_send ? send_waiting_ : recv_waiting_) = false;
+            if (!Dead() && !absl::IsCancelled(st)) error_ = std::move(st);
+            StepLocked(&act);
+          }
+          Perform(act);
+          Unref();
+        },
+        [] { return core::TimeoutError("stream"); });
+  }
+
+  // Moves everything forward as far as it can without blocking.
+  void StepLocked(Actions* act) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (opened_ && !Dead()) {
+      if (entry_->closed()) error_ = core::OsError(EBADF, "socket was closed while streaming");
+    }
+    if (opened_ && !Dead()) {
+      if (!send_waiting_ && !SendLocked()) Arm(true);
+    }
+    if (opened_ && !Dead() && !recv_waiting_ && !RecvLocked()) Arm(false);
+    if (!writing_ && !cancelled_) {
+      if (error_) {
+        if (!error_sent_) {
+          error_sent_ = true;
+          out_.Clear();
+          *out_.mutable_error() = ToErrorDetail(*error_);
+          writing_ = true;
+          act->write = true;
+        }
+      } else if (opened_) {
+        bool have = false;
+        out_.Clear();
+        if (!first_sent_) {
+          first_sent_ = true;
+          out_.set_credit(kWindow);
+          have = true;
+        }
+        if (rbuf_full_) {
+          out_.set_data(std::move(rbuf_));
+          rbuf_.clear();
+          rbuf_full_ = false;
+          have = true;
+        } else if (eof_seen_ && !eof_sent_) {
+          out_.set_eof(true);
+          eof_sent_ = true;
+          have = true;
+        }
+        if (grant_pending_ > 0 && (have || grant_pending_ >= kWindow / 2)) {
+          out_.set_credit(out_.credit() + grant_pending_);
+          client_credit_ += grant_pending_;
+          grant_pending_ = 0;
+          have = true;
+        }
+        if (have) {
+          writing_ = true;
+          act->write = true;
+          // Read the next chunk while this frame is in flight.
+          if (!Dead() && !recv_waiting_ && !RecvLocked()) Arm(false);
+        }
+      }
+    }
+    if (writing_) return;  // Finish after the write in flight.
+    std::optional<grpc::Status> fin;
+    if (cancelled_) {
+      fin = grpc::Status::CANCELLED;
+    } else if (error_ && error_sent_) {
+      fin = ToGrpcStatus(*error_, ctx_);
+    } else if (opened_ && eof_sent_ && shut_wr_done_ && wq_.empty()) {
+      fin = grpc::Status::OK;
+    }
+    if (fin) {
+      finished_ = true;
+      if (rtok_) core_.loop().Cancel(rtok_);
+      if (wtok_) core_.loop().Cancel(wtok_);
+      act->finish = std::move(fin);
+    }
+  }
+
+  CallbackServerContext* const ctx_;
+  core::Core& core_;
+  core::CallContext call_;
+  // Read/written by gRPC while reading_/writing_; otherwise under mu_.
+  v1::StreamFrame in_;
+  v1::StreamFrame out_;
+
+  absl::Mutex mu_;
+  int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's (OnDone) + one per loop wait.
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool opened_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<core::SocketEntry> entry_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<core::CancelToken> rtok_, wtok_;
+  std::optional<absl::Status> error_ ABSL_GUARDED_BY(mu_);
+  bool error_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
+  // Client -> socket.
+  std::deque<std::string> wq_ ABSL_GUARDED_BY(mu_);
+  size_t woff_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t client_credit_ ABSL_GUARDED_BY(mu_) = kWindow;
+  int64_t grant_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool send_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool want_shut_wr_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_wr_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Socket -> client.
+  int64_t credit_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string rbuf_ ABSL_GUARDED_BY(mu_);
+  bool rbuf_full_ ABSL_GUARDED_BY(mu_) = false;
+  bool recv_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool eof_seen_ ABSL_GUARDED_BY(mu_) = false;
+  bool eof_sent_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class StreamServiceImpl final : public v1::StreamService::CallbackService {
+ public:
+  StreamServiceImpl(core::Core& core, std::string token) : core_(core), token_(std::move(token)) {}
+
+  grpc::ServerBidiReactor<v1::StreamFrame, v1::StreamFrame>* Stream(CallbackServerContext* ctx) override {
+    return new StreamReactor(ctx, core_, token_);
+  }
+
+  grpc::ServerUnaryReactor* OpenDataChannel(CallbackServerContext* ctx, const v1::DataChannelRequest* q,
+                                            v1::DataChannelResponse* p) override {
+    return Issue(ctx, q, p, data::TokenKind::kRelay);
+  }
+
+  grpc::ServerUnaryReactor* TakeDescriptor(CallbackServerContext* ctx, const v1::DataChannelRequest* q,
+                                           v1::DataChannelResponse* p) override {
+    return Issue(ctx, q, p, data::TokenKind::kDescriptor);
+  }
+
+ private:
+  grpc::ServerUnaryReactor* Issue(CallbackServerContext* ctx, const v1::DataChannelRequest* q,
+                                  v1::DataChannelResponse* p, data::TokenKind kind) {
+    auto* r = new CallReactor(ctx, core_);
+    r->Complete([&]() -> absl::Status {
+      auto call = Authenticate(ctx, core_, r->cancel(), token_);
+      if (!call.ok()) return call.status();
+      auto e = core_.Lookup(*call, q->handle());
+      if (!e.ok()) return e.status();
+      if (kind == data::TokenKind::kDescriptor && !core_.options().allow_fd_passing) {
+        return core::PolicyError(absl::StatusCode::kPermissionDenied, "FD_PASSING_DISABLED",
+                                 "descriptor passing needs the daemon to run with --allow-fd-passing");
+      }
+      auto& hub = data::Hub::For(core_);
+      std::string address = hub.address();
+      if (address.empty()) {
+        return core::RequestError(absl::StatusCode::kFailedPrecondition, "NO_DATA_LISTENER",
+                                  "the daemon runs without --data-listen");
+      }
+      if (kind == data::TokenKind::kDescriptor && address.rfind("unix:", 0) != 0) {
+        return core::RequestError(absl::StatusCode::kFailedPrecondition, "NO_UNIX_DATA_LISTENER",
+                                  "descriptor passing needs a unix: --data-listen address");
+      }
+      p->set_token(hub.Issue(*std::move(e), kind));
+      p->set_address(address);
+      return absl::OkStatus();
+    }());
+    return r;
+  }
+
+  core::Core& core_;
+  const std::string token_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeStreamService(core::Core& core, std::string bearer_token) {
+  return std::make_unique<StreamServiceImpl>(core, std::move(bearer_token));
+}
+
+}  // namespace sockwire::server
