@@ -1,19 +1,123 @@
+// The REST front-end: wires the gateway (gateway.h) to its HTTP listener
+// (http_server.h) for the daemon.
+//
+// Design (decided by the lead): the gateway is a thin adapter that sends each
+// HTTP request to the SAME gRPC method, in-process, through
+// daemon.grpc_server()->InProcessChannel() and a grpc::GenericStub (raw
+// ByteBuffer request/response). Routes come from the (sockwire.v1.http)
+// options in the descriptors. So every RPC is reachable over REST
+// automatically, sessions/handles/errors are the gRPC ones, and nothing can
+// drift between the two front-ends.
 #include "rest/rest_frontend.h"
+
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "rest/gateway.h"
+#include "rest/http_server.h"
 
 namespace sockwire::server {
 namespace {
 
-// Placeholder until the REST gateway lands: refuses to start.
-class UnimplementedRest : public Frontend {
+using rest::Gateway;
+using rest::HttpServer;
+using rest::Limits;
+
+class RestFrontend : public Frontend {
  public:
+  explicit RestFrontend(Daemon& daemon) : daemon_(daemon) {}
+  ~RestFrontend() override { Shutdown(); }
+
   absl::StatusOr<std::string> Start() override {
-    return absl::UnimplementedError("the REST gateway is not built yet");
+    const Options& o = daemon_.options();
+    if (daemon_.grpc_server() == nullptr) {
+      return absl::FailedPreconditionError("the REST gateway needs the gRPC server started first");
+    }
+    std::string token;
+    if (!o.token_file.empty()) {
+      std::ifstream in(o.token_file);
+      if (!in) return absl::InvalidArgumentError("cannot read --token-file " + o.token_file);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      token = std::string(absl::StripAsciiWhitespace(ss.str()));
+      if (token.empty()) return absl::InvalidArgumentError("--token-file is empty");
+    }
+
+    Limits limits;
+    // Bodies carry payloads base64-encoded inside JSON: 4/3 of
+    // --max-message-bytes plus room for the JSON around them.
+    uint64_t max = o.max_message_bytes == 0 ? (16u << 20) : o.max_message_bytes;
+    limits.max_body_bytes = (max + 2) / 3 * 4 + (64u << 10);
+    limits.max_ws_message = max;
+
+    grpc::ChannelArguments args;
+    // The server enforces --max-message-bytes; the in-process client must
+    // not add gRPC's 4 MiB default receive limit on top.
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    gateway_ = std::make_unique<Gateway>(daemon_.grpc_server()->InProcessChannel(args), limits, token);
+    for (const auto& p : gateway_->route_problems()) {
+      std::fprintf(stderr, "sockwired: rest: route skipped: %s\n", p.c_str());
+    }
+    for (const auto* m : gateway_->routes().unrouted()) {
+      std::fprintf(stderr, "sockwired: rest: %s has no REST route\n", m->full_name().c_str());
+    }
+
+    server_ = std::make_unique<HttpServer>(*gateway_, /*threads=*/2);
+    auto bound = server_->Start(o.rest_listen);
+    if (!bound.ok()) {
+      server_.reset();
+      gateway_.reset();
+      return bound.status();
+    }
+    // A TCP listener without a token is only allowed on loopback (where the
+    // Origin check keeps browsers out) or with --insecure-tcp.
+    if (server_->is_tcp() && token.empty() && !server_->is_loopback_tcp() && !o.insecure_tcp) {
+      Shutdown();
+      return absl::PermissionDeniedError(
+          "--rest-listen on a non-loopback TCP address needs --token-file (or --insecure-tcp)");
+    }
+    if (o.log_level == "debug" || o.log_level == "info") {
+      std::fprintf(stderr, "sockwired: rest: serving %zu routes on %s\n",
+                   gateway_->routes().routes().size(), bound->c_str());
+    }
+    return bound;
   }
-  void Shutdown() override {}
+
+  void Shutdown() override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (done_) return;
+    done_ = true;
+    if (server_) server_->StopAccepting();
+    if (gateway_) {
+      // Every call in flight must finish before the io_context its callbacks
+      // post to goes away.
+      gateway_->bridge().CancelAll();
+      if (!gateway_->bridge().WaitIdle(std::chrono::seconds(10))) {
+        std::fprintf(stderr, "sockwired: rest: calls still pending at shutdown\n");
+      }
+    }
+    if (server_) server_->Join();
+    server_.reset();
+    gateway_.reset();
+  }
+
+ private:
+  Daemon& daemon_;
+  std::mutex mu_;
+  bool done_ = false;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace
 
-std::unique_ptr<Frontend> MakeRestFrontend(Daemon&) { return std::make_unique<UnimplementedRest>(); }
+std::unique_ptr<Frontend> MakeRestFrontend(Daemon& daemon) {
+  return std::make_unique<RestFrontend>(daemon);
+}
 
 }  // namespace sockwire::server

@@ -1,0 +1,361 @@
+#include "rest/gateway.h"
+
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "rest/strings.h"
+#include "absl/time/time.h"
+#include "rest/json_codec.h"
+#include "rest/openapi.h"
+#include "sockwire/v1/session.pb.h"
+
+namespace sockwire::server::rest {
+
+namespace pb = google::protobuf;
+
+// The call(s) behind one request: an implicit SessionService.Open, then the
+// call itself. Cancel() reaches whichever is current, and any later one.
+class PendingCall : public RpcCall {
+ public:
+  void Cancel() override {
+    std::shared_ptr<RpcCall> c;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      cancelled_ = true;
+      c = current_;
+    }
+    if (c) c->Cancel();
+  }
+  void Set(std::shared_ptr<RpcCall> c) {
+    bool cancel;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      current_ = c;
+      cancel = cancelled_;
+    }
+    if (cancel && c) c->Cancel();
+  }
+  bool cancelled() {
+    std::lock_guard<std::mutex> l(mu_);
+    return cancelled_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<RpcCall> current_;
+  bool cancelled_ = false;
+};
+
+namespace {
+
+constexpr char kOpenSession[] = "/sockwire.v1.SessionService/Open";
+
+HttpReply JsonReply(int status, std::string body) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// Constant-time comparison for the bearer token.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;  // the length is no secret
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// Turns a finished unary call into the HTTP reply.
+HttpReply ReplyFor(const Route& route, const RpcResult& res, const std::string& created_session) {
+  HttpReply reply;
+  if (!res.status.ok()) {
+    reply = ToReply(ErrorFromGrpc(res.status, res.error_detail));
+  } else {
+    auto msg = NewMessage(route.method->output_type());
+    if (msg == nullptr || !msg->ParseFromString(res.response)) {
+      reply = ToReply(GatewayError(grpc::StatusCode::INTERNAL, "BAD_RESPONSE",
+                                   "the daemon's response did not parse"));
+    } else if (auto json = MessageToJson(*msg); !json.ok()) {
+      reply = ToReply(GatewayError(grpc::StatusCode::INTERNAL, "BAD_RESPONSE",
+                                   std::string(json.status().message())));
+    } else {
+      reply = JsonReply(200, *std::move(json));
+      // An explicit Open also hands the token out as the header, so a client
+      // can treat every response alike.
+      if (route.grpc_path == kOpenSession) {
+        const pb::FieldDescriptor* f = msg->GetDescriptor()->FindFieldByName("session");
+        if (f != nullptr && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING) {
+          reply.headers.emplace_back("Sockwire-Session", msg->GetReflection()->GetString(*msg, f));
+        }
+      }
+    }
+  }
+  if (!created_session.empty()) reply.headers.emplace_back("Sockwire-Session", created_session);
+  return reply;
+}
+
+}  // namespace
+
+HttpReply ToReply(HttpError e) { return JsonReply(e.http_status, std::move(e.body)); }
+
+Gateway::Gateway(std::shared_ptr<grpc::Channel> in_process, Limits limits, std::string token)
+    : limits_(limits),
+      token_(std::move(token)),
+      bridge_(std::move(in_process)),
+      routes_(RouteTable::FromGeneratedPool(&problems_)) {
+  openapi_ = BuildOpenApi(routes_);
+}
+
+Gateway::~Gateway() = default;
+
+bool Gateway::ValidToken(std::string_view s) {
+  if (s.size() > 512) return false;
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> Gateway::MatchStreamPath(std::string_view path) {
+  std::vector<std::string_view> parts = SplitView(path, '/');
+  // "", "v1", "sockets", handle, "stream"
+  if (parts.size() != 5 || !parts[0].empty() || parts[1] != "v1" || parts[2] != "sockets" ||
+      parts[4] != "stream") {
+    return std::nullopt;
+  }
+  auto h = PercentDecode(parts[3], false);
+  if (!h || h->empty()) return std::nullopt;
+  return h;
+}
+
+std::optional<HttpReply> Gateway::CheckAccess(const RestRequest& r,
+                                              const std::string& query_token) const {
+  if (!token_.empty()) {
+    std::string_view auth = r.authorization;
+    std::string_view presented;
+    if (absl::StartsWithIgnoreCase(AV(auth), "Bearer ")) {
+      presented = auth.substr(7);
+    } else if (auth.empty()) {
+      presented = query_token;
+    }
+    if (presented.empty() || !SameSecret(presented, token_)) {
+      HttpReply reply = ToReply(GatewayError(grpc::StatusCode::UNAUTHENTICATED, "BAD_TOKEN",
+                                             "a valid \"Authorization: Bearer <token>\" is required"));
+      reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return reply;
+    }
+    return std::nullopt;
+  }
+  if (!r.origin.empty()) {
+    return ToReply(GatewayError(grpc::StatusCode::PERMISSION_DENIED, "CROSS_ORIGIN",
+                                "requests from web pages (with an Origin header) are refused unless "
+                                "the daemon requires a bearer token (--token-file)",
+                                sockwire::v1::ERROR_KIND_POLICY));
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<RpcCall> Gateway::Call(const std::string& grpc_path, const pb::Message& req,
+                                       const RpcOptions& options,
+                                       std::function<void(RpcResult)> done) {
+  return bridge_.Unary(grpc_path, req.SerializeAsString(), options, std::move(done));
+}
+
+std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<ResponseSink> sink) {
+  auto pending = std::make_shared<PendingCall>();
+  auto fail = [&](HttpError e) {
+    sink->Complete(ToReply(std::move(e)));
+    return pending;
+  };
+
+  if (r.path == "/v1/openapi.json") {
+    if (r.method != "GET") {
+      HttpReply reply = ToReply(GatewayErrorWithStatus(405, grpc::StatusCode::INVALID_ARGUMENT,
+                                                       "METHOD_NOT_ALLOWED", "use GET"));
+      reply.headers.emplace_back("Allow", "GET");
+      sink->Complete(std::move(reply));
+      return pending;
+    }
+    sink->Complete(JsonReply(200, openapi_));
+    return pending;
+  }
+
+  RouteMatch match = routes_.Find(r.method, r.path);
+  if (match.route == nullptr) {
+    if (!match.allowed_methods.empty()) {
+      HttpReply reply = ToReply(GatewayErrorWithStatus(
+          405, grpc::StatusCode::INVALID_ARGUMENT, "METHOD_NOT_ALLOWED",
+          absl::StrCat(r.method.substr(0, 16), " is not allowed here; use ",
+                       absl::StrJoin(match.allowed_methods, ", "))));
+      reply.headers.emplace_back("Allow", absl::StrJoin(match.allowed_methods, ", "));
+      sink->Complete(std::move(reply));
+      return pending;
+    }
+    return fail(GatewayErrorWithStatus(404, grpc::StatusCode::NOT_FOUND, "NO_ROUTE",
+                                       "no such route; see GET /v1/openapi.json"));
+  }
+  const Route& route = *match.route;
+
+  auto msg = NewMessage(route.method->input_type());
+  if (msg == nullptr) {
+    return fail(GatewayError(grpc::StatusCode::INTERNAL, "NO_MESSAGE_TYPE",
+                             "no generated type for " + route.method->input_type()->full_name()));
+  }
+  if (absl::Status st = BuildRequest(r.body, match.params, r.query, msg.get()); !st.ok()) {
+    return fail(GatewayError(grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST",
+                             std::string(st.message())));
+  }
+
+  RpcOptions options;
+  if (!r.session.empty()) {
+    if (!ValidToken(r.session)) {
+      return fail(GatewayError(grpc::StatusCode::UNAUTHENTICATED, "BAD_SESSION",
+                               "malformed Sockwire-Session header"));
+    }
+    options.session = r.session;
+  }
+  options.authorization = ForwardedAuthorization();
+  if (!r.timeout.empty()) {
+    absl::Duration d;
+    if (!absl::ParseDuration(r.timeout, &d) || d <= absl::ZeroDuration() ||
+        d > absl::Hours(24 * 365)) {
+      return fail(GatewayError(grpc::StatusCode::INVALID_ARGUMENT, "BAD_TIMEOUT",
+                               "Sockwire-Timeout must be a positive duration like 250ms, 5s, 2m"));
+    }
+    options.deadline = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(d);
+  }
+
+  std::string request = msg->SerializeAsString();
+  if (route.method->server_streaming()) {
+    HandleStream(route, std::move(request), std::move(options), std::move(sink), pending);
+    return pending;
+  }
+
+  auto call = [this, route_ptr = &route, sink, pending](std::string request, RpcOptions options,
+                                                        std::string created) {
+    pending->Set(bridge_.Unary(route_ptr->grpc_path, std::move(request), options,
+                               [route_ptr, sink, created](RpcResult res) {
+                                 sink->Complete(ReplyFor(*route_ptr, res, created));
+                               }));
+  };
+
+  if (!options.session.empty() || route.session_service) {
+    call(std::move(request), std::move(options), "");
+    return pending;
+  }
+  // No session on a socket/resolver call: open one first (see gateway.h).
+  RpcOptions open_opts;
+  open_opts.authorization = options.authorization;
+  open_opts.deadline = options.deadline;
+  pending->Set(bridge_.Unary(
+      kOpenSession, sockwire::v1::OpenSessionRequest().SerializeAsString(), open_opts,
+      [call, sink, pending, request = std::move(request), options](RpcResult res) mutable {
+        sockwire::v1::OpenSessionResponse open;
+        if (!res.status.ok()) {
+          sink->Complete(ToReply(ErrorFromGrpc(res.status, res.error_detail)));
+          return;
+        }
+        if (!open.ParseFromString(res.response) || open.session().empty()) {
+          sink->Complete(ToReply(GatewayError(grpc::StatusCode::INTERNAL, "BAD_RESPONSE",
+                                              "SessionService.Open returned no session")));
+          return;
+        }
+        if (pending->cancelled()) {
+          sink->Complete(ToReply(GatewayError(grpc::StatusCode::CANCELLED, "CANCELLED",
+                                              "the client went away")));
+          return;
+        }
+        options.session = open.session();
+        call(std::move(request), std::move(options), open.session());
+      }));
+  return pending;
+}
+
+void Gateway::HandleStream(const Route& route, std::string request, RpcOptions options,
+                           std::shared_ptr<ResponseSink> sink,
+                           std::shared_ptr<PendingCall> pending) {
+  // Shared between the callbacks: whether the response head went out, and
+  // the stream (which the first message may beat out of ServerStream()).
+  struct State {
+    std::mutex mu;
+    std::shared_ptr<RpcStream> stream;
+    bool next_wanted = false;
+    bool began = false;
+  };
+  auto state = std::make_shared<State>();
+  const Route* route_ptr = &route;
+  auto want_next = [state]() {
+    std::shared_ptr<RpcStream> s;
+    {
+      std::lock_guard<std::mutex> l(state->mu);
+      if (!state->stream) {
+        state->next_wanted = true;
+        return;
+      }
+      s = state->stream;
+    }
+    s->Next();
+  };
+  auto stream = bridge_.ServerStream(
+      route.grpc_path, std::move(request), options,
+      [state, sink, route_ptr, want_next](std::string bytes) {
+        auto msg = NewMessage(route_ptr->method->output_type());
+        std::string line;
+        if (msg != nullptr && msg->ParseFromString(bytes)) {
+          auto json = MessageToJson(*msg);
+          line = json.ok() ? *std::move(json) : "{}\n";
+        } else {
+          line = "{}\n";
+        }
+        bool first;
+        {
+          std::lock_guard<std::mutex> l(state->mu);
+          first = !state->began;
+          state->began = true;
+        }
+        if (first) {
+          HttpReply head;
+          head.content_type = "application/x-ndjson";
+          sink->Begin(std::move(head));
+        }
+        sink->Chunk(std::move(line), want_next);
+      },
+      [state, sink](RpcResult res) {
+        bool began;
+        {
+          std::lock_guard<std::mutex> l(state->mu);
+          began = state->began;
+          state->stream.reset();  // breaks the stream <-> callback cycle
+        }
+        if (!began) {
+          if (res.status.ok()) {
+            HttpReply head;
+            head.content_type = "application/x-ndjson";
+            sink->Begin(std::move(head));
+            sink->End();
+          } else {
+            sink->Complete(ToReply(ErrorFromGrpc(res.status, res.error_detail)));
+          }
+          return;
+        }
+        if (!res.status.ok()) {
+          // The head is out; the error becomes the last line.
+          std::string body = ErrorFromGrpc(res.status, res.error_detail).body;
+          if (!body.empty() && body.back() == '\n') body.pop_back();
+          sink->Chunk(absl::StrCat("{\"error\":", body, "}\n"), [] {});
+        }
+        sink->End();
+      });
+  bool next;
+  {
+    std::lock_guard<std::mutex> l(state->mu);
+    next = state->next_wanted;
+    state->stream = stream;
+  }
+  pending->Set(stream);
+  if (next) stream->Next();
+}
+
+}  // namespace sockwire::server::rest

@@ -1,0 +1,151 @@
+// The REST gateway proper, independent of the HTTP library: one parsed HTTP
+// request in, one reply (or a chunked stream) out.
+//
+// Each route is (sockwire.v1.http) on an RPC (see route_table.h); the body is
+// that RPC's request message in protobuf's canonical JSON (json_codec.h); the
+// call goes to the same gRPC method in-process (rpc_bridge.h); the response
+// message comes back as JSON, a failed status as the JSON error of errors.h.
+//
+// Sessions over REST:
+//   - The session token travels in the header "Sockwire-Session" and is passed
+//     on as gRPC metadata "sockwire-session".
+//   - A call outside SessionService without that header gets a fresh session:
+//     the gateway calls SessionService.Open first and returns the token in the
+//     response header "Sockwire-Session" (also on errors). Send it on later
+//     calls; each call renews the lease (--session-lease) in the daemon, and
+//     a session left alone longer than the lease ends and its sockets close.
+//   - POST /v1/sessions opens one explicitly (the token is in the body and
+//     the header); DELETE /v1/sessions closes it.
+//   - SessionService.Hold is server-streaming. Over REST,
+//     GET /v1/sessions/hold answers 200 with a chunked
+//     application/x-ndjson body, one HoldEvent JSON per line, and keeps the
+//     session held for as long as the client keeps the connection open.
+//   - Header "Sockwire-Timeout: 5s" (250ms, 2m, ...) sets the call's deadline,
+//     as a gRPC deadline would. Without it a blocking call waits until it
+//     completes or the HTTP client disconnects, which cancels the call.
+//
+// Access: with --token-file, every request needs "Authorization: Bearer <token>"
+// (WebSocket clients may use ?access_token=). Without a token (loopback or
+// --insecure-tcp), requests carrying an Origin header are refused (403), so a
+// web page in a browser cannot drive the daemon (CSRF, DNS rebinding).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <google/protobuf/message.h>
+
+#include "rest/errors.h"
+#include "rest/route_table.h"
+#include "rest/rpc_bridge.h"
+
+namespace sockwire::server::rest {
+
+struct Limits {
+  size_t max_header_bytes = 8 * 1024;
+  // JSON body: --max-message-bytes of payload, base64-encoded (4/3), plus room
+  // for the JSON around it.
+  uint64_t max_body_bytes = (16u << 20) / 3 * 4 + (64u << 10);
+  // Largest WebSocket message accepted from a client (= --max-message-bytes).
+  uint64_t max_ws_message = 16u << 20;
+  // Time to receive a whole request head once a request has started (and
+  // the first byte on a new connection): a slowloris gets cut off.
+  std::chrono::milliseconds header_timeout{10000};
+  // An idle keep-alive connection is closed after this long.
+  std::chrono::milliseconds idle_timeout{60000};
+  // Time to receive a request body, and to write a response.
+  std::chrono::milliseconds body_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  // Open connections (HTTP and WebSocket); more are answered 429 (RESOURCE_EXHAUSTED) and closed.
+  size_t max_connections = 512;
+};
+
+// One parsed HTTP request.
+struct RestRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // before '?', still percent-encoded
+  std::string query;   // after '?', "" if none
+  std::string body;
+  std::string session;        // Sockwire-Session
+  std::string authorization;  // Authorization
+  std::string timeout;        // Sockwire-Timeout
+  std::string origin;         // Origin
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+HttpReply ToReply(HttpError e);
+
+// Where a request's answer goes; implemented by the HTTP connection. Calls
+// may come from any thread; the implementation serializes them.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // One complete response. Called at most once, instead of Begin/Chunk/End.
+  virtual void Complete(HttpReply reply) = 0;
+  // A streamed (chunked) response: Begin once, Chunk any number of times,
+  // End once. `written` runs when the chunk went out (flow control).
+  virtual void Begin(HttpReply head) = 0;
+  virtual void Chunk(std::string data, std::function<void()> written) = 0;
+  virtual void End() = 0;
+};
+
+class PendingCall;
+
+class Gateway {
+ public:
+  // `token`: the bearer token required on every request, "" for none.
+  Gateway(std::shared_ptr<grpc::Channel> in_process, Limits limits, std::string token);
+  ~Gateway();
+
+  const Limits& limits() const { return limits_; }
+  const RouteTable& routes() const { return routes_; }
+  RpcBridge& bridge() { return bridge_; }
+  const std::vector<std::string>& route_problems() const { return problems_; }
+
+  // Bearer token and Origin checks. nullopt when the request may proceed.
+  // `query_token` is a ?access_token= value (WebSocket only).
+  std::optional<HttpReply> CheckAccess(const RestRequest& r, const std::string& query_token) const;
+
+  // Serves one request. The sink gets exactly one Complete(), or
+  // Begin/Chunk*/End. The returned handle cancels the call (client gone).
+  std::shared_ptr<RpcCall> Handle(RestRequest r, std::shared_ptr<ResponseSink> sink);
+
+  // The "authorization" metadata for in-process calls of a request that
+  // passed CheckAccess(): the daemon checks the same bearer token on gRPC.
+  std::string ForwardedAuthorization() const { return token_.empty() ? "" : "Bearer " + token_; }
+
+  // A unary call with a typed request, for the WebSocket relay.
+  std::shared_ptr<RpcCall> Call(const std::string& grpc_path, const google::protobuf::Message& req,
+                                const RpcOptions& options, std::function<void(RpcResult)> done);
+
+  // "/v1/sockets/{handle}/stream" -> the handle.
+  static std::optional<std::string> MatchStreamPath(std::string_view path);
+  // The session token, a WebSocket ?session= value or a header: printable
+  // ASCII without spaces, at most 512 bytes.
+  static bool ValidToken(std::string_view s);
+
+ private:
+  void HandleStream(const Route& route, std::string request, RpcOptions options,
+                    std::shared_ptr<ResponseSink> sink, std::shared_ptr<PendingCall> pending);
+
+  Limits limits_;
+  std::string token_;
+  RpcBridge bridge_;
+  RouteTable routes_;
+  std::vector<std::string> problems_;
+  std::string openapi_;
+};
+
+}  // namespace sockwire::server::rest
