@@ -1,6 +1,7 @@
 // sockwire::Socket against a real sockwired: the behaviours CPython's
 // test_socket checks, ported to the C++ client.
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
