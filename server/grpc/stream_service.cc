@@ -140,7 +140,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
     entry_ = *std::move(e);
     opened_ = true;
     rtok_ = std::make_shared<core::CancelToken>();
-    wtok_ = std::make_shared<core::CancelToken>();
   }
 
   // Takes in the client's frame: credit, data, half-close.
@@ -216,34 +215,33 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
 
   bool Dead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_ || cancelled_ || error_.has_value(); }
 
-  void Arm(bool for_send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // One wait per stream, registered once for its whole life: every readiness
+  // edge of the socket (either direction) runs StepLocked, which does all the
+  // I/O possible now. No epoll_ctl and no loop post per chunk; I/O that the
+  // gRPC side unblocks (new credit, a drained frame) runs on that thread.
+  void ArmOnce() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (armed_) return;
+    armed_ = true;
     ++refs_;
-    (for_send ? send_waiting_ : recv_waiting_) = true;
     core_.loop().Wait(
-        entry_, for_send ? EPOLLOUT : EPOLLIN, call_.deadline, for_send ? wtok_ : rtok_,
-        [this, for_send]() -> bool {
+        entry_, EPOLLIN | EPOLLOUT, call_.deadline, rtok_,
+        [this]() -> bool {
           Actions act;
+          bool end;
           {
             absl::MutexLock lock(&mu_);
-            if (!Dead()) {
-              if (entry_->closed()) {
-                error_ = core::OsError(EBADF, "socket was closed while streaming");
-              } else if (!(for_send ? SendLocked() : RecvLocked())) {
-                return false;  // Still would block: keep waiting.
-              }
-            }
-            (for_send ? send_waiting_ : recv_waiting_) = false;
             StepLocked(&act);
+            end = Dead();
           }
           Perform(act);
+          if (!end) return false;  // Keep waiting for the next edge.
           Unref();
           return true;
         },
-        [this, for_send](absl::Status st) {
+        [this](absl::Status st) {
           Actions act;
           {
             absl::MutexLock lock(&mu_);
-            (for_send ? send_waiting_ : recv_waiting_) = false;
             if (!Dead() && !absl::IsCancelled(st)) error_ = std::move(st);
             StepLocked(&act);
           }
@@ -260,9 +258,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
       if (entry_->closed()) error_ = core::OsError(EBADF, "socket was closed while streaming");
     }
     if (opened_ && !Dead()) {
-      if (!send_waiting_ && !SendLocked()) Arm(true);
+      // Would-block needs no action: the stream's wait is registered.
+      SendLocked();
+      if (!Dead()) RecvLocked();
+      ArmOnce();
     }
-    if (opened_ && !Dead() && !recv_waiting_ && !RecvLocked()) Arm(false);
     if (!writing_ && !cancelled_) {
       if (error_) {
         if (!error_sent_) {
@@ -300,7 +300,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
           writing_ = true;
           act->write = true;
           // Read the next chunk while this frame is in flight.
-          if (!Dead() && !recv_waiting_ && !RecvLocked()) Arm(false);
+          if (!Dead()) RecvLocked();
         }
       }
     }
@@ -316,7 +316,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
     if (fin) {
       finished_ = true;
       if (rtok_) core_.loop().Cancel(rtok_);
-      if (wtok_) core_.loop().Cancel(wtok_);
       act->finish = std::move(fin);
     }
   }
@@ -329,14 +328,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   v1::StreamFrame out_;
 
   absl::Mutex mu_;
-  int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's (OnDone) + one per loop wait.
+  int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's (OnDone) + the loop wait's.
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool opened_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<core::SocketEntry> entry_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<core::CancelToken> rtok_, wtok_;
+  std::shared_ptr<core::CancelToken> rtok_;
+  bool armed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> error_ ABSL_GUARDED_BY(mu_);
   bool error_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
@@ -345,7 +345,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   size_t woff_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t client_credit_ ABSL_GUARDED_BY(mu_) = kWindow;
   int64_t grant_pending_ ABSL_GUARDED_BY(mu_) = 0;
-  bool send_waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool want_shut_wr_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_wr_done_ ABSL_GUARDED_BY(mu_) = false;
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -353,7 +352,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   int64_t credit_ ABSL_GUARDED_BY(mu_) = 0;
   std::string rbuf_ ABSL_GUARDED_BY(mu_);
   bool rbuf_full_ ABSL_GUARDED_BY(mu_) = false;
-  bool recv_waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool eof_seen_ ABSL_GUARDED_BY(mu_) = false;
   bool eof_sent_ ABSL_GUARDED_BY(mu_) = false;
 };
