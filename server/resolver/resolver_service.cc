@@ -1,10 +1,5 @@
 #include "resolver/resolver_service.h"
 
-// The generated headers come before <netdb.h>: glibc defines h_errno as a
-// macro, which would rewrite ErrorDetail's h_errno() accessors.
-#include "grpc/status_util.h"
-#include "sockwire/v1/resolver.grpc.pb.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,13 +7,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
+#include "grpc/call.h"
+#include "grpc/status_util.h"
 #include "server/resolver/lookup_pool.h"
 #include "server/resolver/netdb_calls.h"
+#include "sockwire/v1/resolver.grpc.pb.h"
 
 namespace sockwire::server {
 namespace {
@@ -115,6 +114,17 @@ v1::Address ToProtoAddress(const core::SockAddr& sa) {
   return out;
 }
 
+// The bearer token the daemon requires of TCP peers: the first line of
+// --token-file, as the daemon reads it.
+std::string ReadBearerToken(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  std::string tok;
+  std::getline(in, tok);
+  while (!tok.empty() && (tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
+  return tok;
+}
+
 void ToProto(const resolver::HostEntry& e, v1::HostEntry* out) {
   out->set_hostname(e.hostname);
   for (const auto& a : e.aliases) out->add_aliases(a);
@@ -126,6 +136,7 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
   ResolverServiceImpl(core::Core& core, const Options& options)
       : core_(core),
         allow_sethostname_(options.allow_sethostname),
+        bearer_token_(ReadBearerToken(options.token_file)),
         pool_(std::max(1, options.resolver_threads)) {}
 
   grpc::ServerUnaryReactor* GetAddrInfo(grpc::CallbackServerContext* ctx,
@@ -358,7 +369,8 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
   // handler just returns it.
   Started Start(grpc::CallbackServerContext* ctx, const google::protobuf::Duration* timeout) {
     Started st{new Call(core_.loop(), ctx), false, Clock::time_point::max()};
-    absl::Status s = Authenticate(ctx);
+    // The same checks as every other service: bearer token (TCP), session.
+    absl::Status s = Authenticate(ctx, core_, st.call->cancel(), bearer_token_).status();
     if (s.ok()) s = DeadlineFor(ctx, timeout, &st.deadline);
     if (s.ok()) {
       st.ok = true;
@@ -368,31 +380,16 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
     return st;
   }
 
-  absl::Status Authenticate(grpc::CallbackServerContext* ctx) {
-    const auto& md = ctx->client_metadata();
-    auto it = md.find("sockwire-session");
-    if (it == md.end()) {
-      return core::RequestError(absl::StatusCode::kUnauthenticated, "NO_SESSION",
-                                "missing sockwire-session metadata");
-    }
-    return core_.FindSession(std::string_view(it->second.data(), it->second.size())).status();
-  }
-
   // min(request timeout, caller's gRPC deadline less a small margin).
   static absl::Status DeadlineFor(grpc::CallbackServerContext* ctx,
                                   const google::protobuf::Duration* timeout,
                                   Clock::time_point* out) {
     using std::chrono::duration_cast;
     Clock::time_point now = Clock::now();
-    Clock::time_point d = Clock::time_point::max();
-    auto grpc_deadline = ctx->deadline();
-    if (grpc_deadline != std::chrono::system_clock::time_point::max()) {
-      auto remaining =
-          duration_cast<Clock::duration>(grpc_deadline - std::chrono::system_clock::now());
-      if (remaining < Clock::duration::zero()) remaining = Clock::duration::zero();
-      Clock::duration margin = std::min<Clock::duration>(remaining / 10, kDeadlineMargin);
-      // Beyond ~100 years, treat as no deadline (avoids overflow).
-      if (remaining < std::chrono::hours(24 * 365 * 100)) d = now + (remaining - margin);
+    Clock::time_point d = CallerDeadline(ctx);
+    if (d != Clock::time_point::max()) {
+      Clock::duration remaining = std::max(d - now, Clock::duration::zero());
+      d = now + (remaining - std::min<Clock::duration>(remaining / 10, kDeadlineMargin));
     }
     if (timeout != nullptr) {
       if (timeout->seconds() < 0 || timeout->nanos() < 0) {
@@ -435,6 +432,7 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
 
   core::Core& core_;
   const bool allow_sethostname_;
+  const std::string bearer_token_;
   resolver::LookupPool<Answer> pool_;
 };
 

@@ -18,8 +18,6 @@
 #include "resolver_test_util.h"
 #include "sockwire/v1/resolver.grpc.pb.h"
 #include "sockwire/v1/socket.grpc.pb.h"
-
-// After the generated headers: <netdb.h> defines h_errno as a macro.
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -241,10 +239,10 @@ TEST_F(DnsmasqTest, MissingPtrIsHerror) {
   auto d = DetailFromStatus(s);
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->kind(), v1::ERROR_KIND_HERROR);
-  EXPECT_EQ(HErrnoField(*d), HOST_NOT_FOUND);
+  EXPECT_EQ(d->herror_code(), HOST_NOT_FOUND);
   auto t = DetailFromTrailer(*ctx);
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(HErrnoField(*t), HOST_NOT_FOUND);
+  EXPECT_EQ(t->herror_code(), HOST_NOT_FOUND);
 
   // getnameinfo with NI_NAMEREQD: gaierror EAI_NONAME.
   v1::GetNameInfoRequest req;

@@ -9,8 +9,6 @@
 #include "daemon_process.h"
 #include "resolver_test_util.h"
 #include "sockwire/v1/resolver.grpc.pb.h"
-
-// After the generated headers: <netdb.h> defines h_errno as a macro.
 #include <netdb.h>
 #include <sys/socket.h>
 

@@ -33,8 +33,4 @@ inline std::optional<sockwire::v1::ErrorDetail> DetailFromTrailer(const grpc::Cl
   return d;
 }
 
-// ErrorDetail.h_errno, readable after <netdb.h> (which makes h_errno a
-// macro): include this header before <netdb.h>.
-inline int HErrnoField(const sockwire::v1::ErrorDetail& d) { return d.h_errno(); }
-
 }  // namespace sockwire::testing
