@@ -330,7 +330,7 @@ class EchoThroughDaemon(unittest.TestCase):
                 s.accept()
             self.assertEqual(cm.exception.detail.kind, common_pb2.ERROR_KIND_TIMEOUT)
 
-    def test_unknown_handle_is_not_found(self):
+    def test_malformed_handle_is_invalid_argument(self):
         with self.assertRaises(RemoteError) as cm:
             self.client_session.call("GetInfo", socket_pb2.HandleRequest(handle="abc"))
         self.assertEqual(cm.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
