@@ -81,7 +81,14 @@ StreamConn::StreamConn(v1::StreamService::Stub* stub, std::unique_ptr<grpc::Clie
 
 StreamConn::~StreamConn() {
   if (finished_) return;
-  ctx_->TryCancel();
+  if (eof_) {
+    // The daemon sent everything: end our side cleanly.
+    rw_->WritesDone();
+    while (rw_->Read(&in_)) {
+    }
+  } else {
+    ctx_->TryCancel();
+  }
   rw_->Finish();
 }
 
