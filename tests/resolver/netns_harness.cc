@@ -137,7 +137,9 @@ Netns::~Netns() {
   Run({"ip", "netns", "del", name_});
   std::error_code ec;
   std::filesystem::remove_all("/etc/netns/" + name_, ec);
-  // Leave /etc/netns itself: `ip netns` owns it and parallel tests share it.
+  // /etc/netns itself goes too when no other namespace uses it (rmdir fails
+  // on a non-empty dir; WriteEtc retries if a parallel test races with this).
+  rmdir("/etc/netns");
   if (!temp_dir_.empty()) std::filesystem::remove_all(temp_dir_, ec);
 }
 

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
 #include "daemon_process.h"
 #include "resolver_test_util.h"
 #include "sockwire/v1/resolver.grpc.pb.h"
@@ -348,6 +352,51 @@ TEST_F(ResolverServiceTest, NegativeTimeoutIsRejected) {
   auto ctx = Ctx();
   auto s = stub_->GetAddrInfo(ctx.get(), req, &resp);
   ExpectError(s, *ctx, grpc::StatusCode::INVALID_ARGUMENT, v1::ERROR_KIND_REQUEST);
+}
+
+TEST_F(ResolverServiceTest, ManyConcurrentCallsSomeCancelled) {
+  // Every reactor finishes exactly once even when the caller cancels while
+  // the answer is on its way; the daemon keeps serving afterwards.
+  constexpr int kCalls = 200;
+  struct Pending {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::GetAddrInfoRequest req;
+    v1::GetAddrInfoResponse resp;
+  };
+  std::vector<Pending> calls(kCalls);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0, cancelled = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    auto& c = calls[i];
+    c.ctx = Ctx();
+    c.req.set_host(i % 3 == 0 ? "::1" : "127.0.0.1");
+    c.req.set_port_number(1000 + i);
+    c.req.set_type(v1::SOCKET_TYPE_STREAM);
+    stub_->async()->GetAddrInfo(c.ctx.get(), &c.req, &c.resp, [&](grpc::Status s) {
+      std::lock_guard<std::mutex> l(mu);
+      ++done;
+      if (s.ok()) ++ok;
+      if (s.error_code() == grpc::StatusCode::CANCELLED) ++cancelled;
+      cv.notify_all();
+    });
+    if (i % 2 == 1) c.ctx->TryCancel();
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30), [&] { return done == kCalls; }));
+  }
+  EXPECT_EQ(ok + cancelled, kCalls);
+  EXPECT_GE(ok, kCalls / 2);
+  for (int i = 0; i < kCalls; ++i) {
+    if (calls[i].resp.results_size() > 0) {
+      const auto& a = calls[i].resp.results(0).address();
+      EXPECT_EQ(a.has_inet() ? a.inet().port() : a.inet6().port(), 1000u + i);
+    }
+  }
+  v1::GetHostNameResponse resp;
+  auto ctx = Ctx();
+  EXPECT_TRUE(stub_->GetHostName(ctx.get(), v1::GetHostNameRequest(), &resp).ok());
 }
 
 }  // namespace
