@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <grpc/grpc.h>
+
 #include "internal.h"
 #include "sockwire/errors.h"
 #include "sockwire/socket.h"
@@ -69,6 +71,14 @@ std::string ChannelTarget(const std::string& target) {
 
 ClientImpl::ClientImpl(const std::string& target, ClientOptions options)
     : target_(target), options_(std::move(options)) {
+  // Keep gRPC initialized for the life of the process. Otherwise the last
+  // Client's destruction runs grpc_shutdown(), which can block for ~10 s
+  // waiting on gRPC's internal threads, and the next Client re-initializes.
+  static const bool grpc_initialized = [] {
+    grpc_init();
+    return true;
+  }();
+  (void)grpc_initialized;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
