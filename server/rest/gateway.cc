@@ -67,11 +67,42 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+HttpError ShuttingDown() {
+  return GatewayErrorWithStatus(503, grpc::StatusCode::UNAVAILABLE, "SHUTTING_DOWN",
+                                "the daemon is shutting down");
+}
+
+// An RPC error as HTTP; calls the gateway cancelled for shutdown are 503.
+HttpError ErrorFor(const RpcResult& res, bool shutting_down) {
+  if (shutting_down && (res.status.error_code() == grpc::StatusCode::CANCELLED ||
+                        res.status.error_code() == grpc::StatusCode::UNAVAILABLE)) {
+    return ShuttingDown();
+  }
+  return ErrorFromGrpc(res.status, res.error_detail);
+}
+
+// "127.0.0.1:8080", "[::1]:80", "localhost", ... (a DNS name other than
+// localhost means the request went through someone's DNS: rebinding).
+bool LocalHost(std::string_view host) {
+  if (host.empty()) return true;  // HTTP/1.0 clients may omit it
+  std::string_view h = host;
+  if (!h.empty() && h.front() == '[') {
+    auto close = h.find(']');
+    if (close == std::string_view::npos) return false;
+    return h.substr(1, close - 1) == "::1";
+  }
+  h = h.substr(0, h.find(':'));
+  if (h == "localhost") return true;
+  if (h.substr(0, 4) != "127.") return false;
+  return h.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
 // Turns a finished unary call into the HTTP reply.
-HttpReply ReplyFor(const Route& route, const RpcResult& res, const std::string& created_session) {
+HttpReply ReplyFor(const Route& route, const RpcResult& res, const std::string& created_session,
+                   bool shutting_down) {
   HttpReply reply;
   if (!res.status.ok()) {
-    reply = ToReply(ErrorFromGrpc(res.status, res.error_detail));
+    reply = ToReply(ErrorFor(res, shutting_down));
   } else {
     auto msg = NewMessage(route.method->output_type());
     if (msg == nullptr || !msg->ParseFromString(res.response)) {
@@ -147,6 +178,12 @@ std::optional<HttpReply> Gateway::CheckAccess(const RestRequest& r,
       return reply;
     }
     return std::nullopt;
+  }
+  if (local_only_ && !LocalHost(r.host)) {
+    return ToReply(GatewayError(grpc::StatusCode::PERMISSION_DENIED, "BAD_HOST",
+                                "on a loopback listener without a token the Host header must be "
+                                "127.0.0.1, [::1] or localhost (with the port)",
+                                sockwire::v1::ERROR_KIND_POLICY));
   }
   if (!r.origin.empty()) {
     return ToReply(GatewayError(grpc::StatusCode::PERMISSION_DENIED, "CROSS_ORIGIN",
@@ -236,8 +273,9 @@ std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<Response
   auto call = [this, route_ptr = &route, sink, pending](std::string request, RpcOptions options,
                                                         std::string created) {
     pending->Set(bridge_.Unary(route_ptr->grpc_path, std::move(request), options,
-                               [route_ptr, sink, created](RpcResult res) {
-                                 sink->Complete(ReplyFor(*route_ptr, res, created));
+                               [this, route_ptr, sink, created](RpcResult res) {
+                                 sink->Complete(
+                                     ReplyFor(*route_ptr, res, created, shutting_down_));
                                }));
   };
 
@@ -251,10 +289,10 @@ std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<Response
   open_opts.deadline = options.deadline;
   pending->Set(bridge_.Unary(
       kOpenSession, sockwire::v1::OpenSessionRequest().SerializeAsString(), open_opts,
-      [call, sink, pending, request = std::move(request), options](RpcResult res) mutable {
+      [this, call, sink, pending, request = std::move(request), options](RpcResult res) mutable {
         sockwire::v1::OpenSessionResponse open;
         if (!res.status.ok()) {
-          sink->Complete(ToReply(ErrorFromGrpc(res.status, res.error_detail)));
+          sink->Complete(ToReply(ErrorFor(res, shutting_down_)));
           return;
         }
         if (!open.ParseFromString(res.response) || open.session().empty()) {
@@ -322,7 +360,7 @@ void Gateway::HandleStream(const Route& route, std::string request, RpcOptions o
         }
         sink->Chunk(std::move(line), want_next);
       },
-      [state, sink](RpcResult res) {
+      [this, state, sink](RpcResult res) {
         bool began;
         {
           std::lock_guard<std::mutex> l(state->mu);
@@ -336,13 +374,13 @@ void Gateway::HandleStream(const Route& route, std::string request, RpcOptions o
             sink->Begin(std::move(head));
             sink->End();
           } else {
-            sink->Complete(ToReply(ErrorFromGrpc(res.status, res.error_detail)));
+            sink->Complete(ToReply(ErrorFor(res, shutting_down_)));
           }
           return;
         }
         if (!res.status.ok()) {
           // The head is out; the error becomes the last line.
-          std::string body = ErrorFromGrpc(res.status, res.error_detail).body;
+          std::string body = ErrorFor(res, shutting_down_).body;
           if (!body.empty() && body.back() == '\n') body.pop_back();
           sink->Chunk(absl::StrCat("{\"error\":", body, "}\n"), [] {});
         }

@@ -26,10 +26,12 @@
 //
 // Access: with --token-file, every request needs "Authorization: Bearer <token>"
 // (WebSocket clients may use ?access_token=). Without a token (loopback or
-// --insecure-tcp), requests carrying an Origin header are refused (403), so a
-// web page in a browser cannot drive the daemon (CSRF, DNS rebinding).
+// --insecure-tcp), requests carrying an Origin header are refused (403), and
+// on loopback the Host header must be 127.x/[::1]/localhost, so a web page in
+// a browser cannot drive the daemon (CSRF, DNS rebinding).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -76,6 +78,7 @@ struct RestRequest {
   std::string authorization;  // Authorization
   std::string timeout;        // Sockwire-Timeout
   std::string origin;         // Origin
+  std::string host;           // Host
 };
 
 struct HttpReply {
@@ -126,6 +129,17 @@ class Gateway {
   // passed CheckAccess(): the daemon checks the same bearer token on gRPC.
   std::string ForwardedAuthorization() const { return token_.empty() ? "" : "Bearer " + token_; }
 
+  // From now on a cancelled call is answered 503 UNAVAILABLE "shutting
+  // down" (the daemon is cancelling it), as are new calls.
+  void BeginShutdown() { shutting_down_ = true; }
+
+  // Set by the listener before it accepts: a loopback TCP listener without a
+  // token also requires a numeric or "localhost" Host header, which defeats
+  // DNS rebinding (a browser's same-origin GETs carry no Origin header).
+  void set_local_only(bool on) { local_only_ = on; }
+  bool has_token() const { return !token_.empty(); }
+  bool shutting_down() const { return shutting_down_; }
+
   // A unary call with a typed request, for the WebSocket relay.
   std::shared_ptr<RpcCall> Call(const std::string& grpc_path, const google::protobuf::Message& req,
                                 const RpcOptions& options, std::function<void(RpcResult)> done);
@@ -140,6 +154,8 @@ class Gateway {
   void HandleStream(const Route& route, std::string request, RpcOptions options,
                     std::shared_ptr<ResponseSink> sink, std::shared_ptr<PendingCall> pending);
 
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> local_only_{false};
   Limits limits_;
   std::string token_;
   RpcBridge bridge_;

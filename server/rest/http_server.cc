@@ -49,6 +49,7 @@ HttpServer::HttpServer(Gateway& gateway, int threads)
 
 HttpServer::~HttpServer() {
   StopAccepting();
+  AbortConnections();
   Join();
   // Before the io_context: objects that hold its services.
   tcp_.reset();
@@ -80,6 +81,7 @@ absl::StatusOr<std::string> HttpServer::Start(const std::string& spec) {
     net::ip::address addr = net::ip::make_address(host, ec);
     if (ec) return absl::InvalidArgumentError("--rest-listen: not a numeric address: " + host);
     loopback_ = addr.is_loopback();
+    gw_.set_local_only(loopback_ && !gw_.has_token());
     net::ip::tcp::endpoint ep(addr, static_cast<uint16_t>(port));
     tcp_ = std::make_unique<net::ip::tcp::acceptor>(*accept_strand_);
     tcp_->open(ep.protocol(), ec);
@@ -205,8 +207,9 @@ void HttpServer::StopAccepting() {
     unlink(unix_path_.c_str());
     unix_path_.clear();
   }
-  registry_.AbortAll();
 }
+
+void HttpServer::AbortConnections() { registry_.AbortAll(); }
 
 void HttpServer::Join() {
   if (joined_) return;

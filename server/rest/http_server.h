@@ -33,9 +33,11 @@ class HttpServer {
   // "unix:/path".
   absl::StatusOr<std::string> Start(const std::string& spec);
 
-  // Stops accepting and aborts every open connection (their calls get
-  // cancelled). Idempotent.
+  // Stops accepting (and refuses new connections). Idempotent.
   void StopAccepting();
+  // Aborts every open connection (their calls get cancelled). Idempotent.
+  void AbortConnections();
+  size_t connection_count() const { return registry_.size(); }
   // Stops the io threads and joins them. Call after the gateway's calls have
   // drained. Idempotent.
   void Join();

@@ -167,6 +167,7 @@ class HttpSession : public ResponseSink,
     r.authorization = std::string(req[http::field::authorization]);
     r.timeout = std::string(req["Sockwire-Timeout"]);
     r.origin = std::string(req[http::field::origin]);
+    r.host = std::string(req[http::field::host]);
     return r;
   }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -94,14 +95,23 @@ class RestFrontend : public Frontend {
     done_ = true;
     if (server_) server_->StopAccepting();
     if (gateway_) {
-      // Every call in flight must finish before the io_context its callbacks
-      // post to goes away.
+      // Pending calls are cancelled and answered 503 "shutting down". Every
+      // call in flight must finish before the io_context its callbacks post
+      // to goes away.
+      gateway_->BeginShutdown();
       gateway_->bridge().CancelAll();
       if (!gateway_->bridge().WaitIdle(std::chrono::seconds(10))) {
         std::fprintf(stderr, "sockwired: rest: calls still pending at shutdown\n");
       }
     }
-    if (server_) server_->Join();
+    if (server_) {
+      // A moment for those 503s to be written, then every connection goes.
+      if (server_->connection_count() > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      server_->AbortConnections();
+      server_->Join();
+    }
     server_.reset();
     gateway_.reset();
   }

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -252,6 +253,11 @@ class RestTest(unittest.TestCase):
         self.assert_error(curl(self.d, "GET", SOCKET, session=s,
                                headers=("Origin: http://evil.example",)),
                           403, "PERMISSION_DENIED", reason="CROSS_ORIGIN")
+        # ...and DNS rebinding: a loopback listener wants a local Host.
+        self.assert_error(curl(self.d, "GET", SOCKET, session=s,
+                               headers=("Host: rebind.evil.example",)),
+                          403, "PERMISSION_DENIED", reason="BAD_HOST")
+        self.call("GET", SOCKET, session=s, headers=("Host: localhost:%d" % self.d.port,))
         # 429: over the handle quota (--max-handles-per-session=6).
         s2 = self.session()
         statuses = [curl(self.d, "POST", SOCKET, STREAM, session=s2).status for _ in range(7)]
@@ -366,6 +372,107 @@ class RestTest(unittest.TestCase):
         text = json.dumps(doc)
         for ref in set(x.split('"')[0] for x in text.split('"#/components/schemas/')[1:]):
             self.assertIn(ref, schemas)
+
+
+class LifecycleTest(unittest.TestCase):
+    """Leases, bearer tokens, Unix-socket listeners, shutdown under load."""
+
+    def test_expired_lease_closes_sockets(self):
+        with Daemon("--session-lease=1s", "--session-grace=100ms") as d:
+            r = curl(d, "POST", SOCKET, STREAM)
+            s = r.header("sockwire-session")
+            srv = r.json()["handle"]
+            curl(d, "POST", "%s/%s:bind" % (SOCKET, srv),
+                 {"address": {"inet": {"host": "127.0.0.1", "port": 0}}}, session=s)
+            curl(d, "POST", "%s/%s:listen" % (SOCKET, srv), {}, session=s)
+            port = curl(d, "GET", "%s/%s/sockname" % (SOCKET, srv), session=s).json()["inet"]["port"]
+            socket.create_connection(("127.0.0.1", port)).close()  # listening now
+            # Nothing renews the lease: the session ends, its socket closes.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except ConnectionRefusedError:
+                    break
+                time.sleep(0.2)
+            else:
+                self.fail("the expired session's listening socket is still open")
+            e = curl(d, "GET", "%s/%s" % (SOCKET, srv), session=s)
+            self.assertEqual(e.status, 401, e)
+
+    def test_bearer_token(self):
+        tok_file = os.path.join("/tmp", "sockwire-rest-token-%d" % os.getpid())
+        with open(tok_file, "w") as f:
+            f.write("s3cret-token\n")
+        try:
+            with Daemon("--token-file=" + tok_file) as d:
+                r = curl(d, "GET", SOCKET)
+                self.assertEqual(r.status, 401, r)
+                self.assertEqual(r.header("www-authenticate"), "Bearer")
+                self.assertEqual(curl(d, "GET", SOCKET, headers=("Authorization: Bearer nope",)).status, 401)
+                r = curl(d, "POST", SOCKET, STREAM, headers=("Authorization: Bearer s3cret-token",))
+                self.assertEqual(r.status, 200, r)
+                # With a token, browsers' Origin is no reason to refuse.
+                r = curl(d, "GET", SOCKET, session=r.header("sockwire-session"),
+                         headers=("Authorization: Bearer s3cret-token", "Origin: http://x"))
+                self.assertEqual(r.status, 200, r)
+        finally:
+            os.unlink(tok_file)
+
+    def test_unix_socket_listener(self):
+        tmp = tempfile.mkdtemp(prefix="sockwire-rest-unix-")
+        path = os.path.join(tmp, "rest.sock")
+        r, w = os.pipe()
+        p = subprocess.Popen([restlib.SOCKWIRED, "--listen=unix:%s/g.sock" % tmp,
+                              "--rest-listen=unix:" + path, "--ready-fd=%d" % w, "--log-level=warning"],
+                             pass_fds=(w,))
+        os.close(w)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            line += chunk
+        os.close(r)
+        try:
+            self.assertEqual(json.loads(line)["rest"], "unix:" + path)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            out = subprocess.run(["curl", "-sS", "--unix-socket", path, "-X", "POST", "http://x/v1/sessions"],
+                                 capture_output=True, timeout=30)
+            self.assertIn(b'"session"', out.stdout)
+        finally:
+            p.terminate()
+            p.wait(10)
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_shutdown_with_pending_calls(self):
+        d = Daemon()
+        try:
+            s = curl(d, "POST", "/v1/sessions").json()["session"]
+            srv = curl(d, "POST", SOCKET, STREAM, session=s).json()["handle"]
+            curl(d, "POST", "%s/%s:bind" % (SOCKET, srv),
+                 {"address": {"inet": {"host": "127.0.0.1", "port": 0}}}, session=s)
+            curl(d, "POST", "%s/%s:listen" % (SOCKET, srv), {}, session=s)
+            hold = subprocess.Popen(["curl", "-sS", "-N", "-H", "Sockwire-Session: " + s,
+                                     d.base + "/v1/sessions/hold"], stdout=subprocess.PIPE)
+            self.assertIn(b"KIND_HELD", hold.stdout.readline())
+            accept = subprocess.Popen(["curl", "-sS", "-X", "POST", "-w", "\\n%{http_code}", "-H",
+                                       "Sockwire-Session: " + s, "%s%s/%s:accept" % (d.base, SOCKET, srv)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(0.3)  # let the accept reach the daemon (it just waits)
+            t0 = time.monotonic()
+            d.proc.terminate()
+            self.assertEqual(d.proc.wait(15), 0)
+            self.assertLess(time.monotonic() - t0, 10)
+            # The pending calls are answered "shutting down", not dropped.
+            out, _ = accept.communicate(timeout=10)
+            self.assertTrue(out.endswith(b"503"), out)
+            self.assertIn(b"SHUTTING_DOWN", out)
+            rest_of_hold, _ = hold.communicate(timeout=10)
+            self.assertIn(b"SHUTTING_DOWN", rest_of_hold)
+        finally:
+            d.stop()
 
 
 if __name__ == "__main__":
