@@ -279,7 +279,18 @@ std::vector<ScaleRow> MeasureScale(const Config& cfg, const std::string& dir) {
     long base = RssKib(d->child.pid());
     rows.push_back({"idle daemon (1 session)", 0, base, Threads(d->child.pid()), 0});
     int have = 10;
+    // Each handle is a descriptor in the daemon: cap at its RLIMIT_NOFILE
+    // (a container without CAP_SYS_RESOURCE cannot raise it).
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int cap = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 24)) - 1000;
     for (int n : cfg.scale_handles) {
+      if (n > cap) {
+        rows.push_back({"capped by RLIMIT_NOFILE " + std::to_string(rl.rlim_cur) + "; wanted " + std::to_string(n),
+                        cap, 0, 0, 0});
+        n = cap;
+        if (n <= have) break;
+      }
       CreateHandles(c, n - have);
       have = n;
       long rss = RssKib(d->child.pid());
@@ -632,6 +643,10 @@ int Run(const Config& cfg) {
   std::printf("%-32s %8s %10s %8s %14s\n", "SCALE (sockwired)", "handles", "RSS KiB", "threads", "B each (delta)");
   if (!scale_error.empty()) std::printf("FAILED: %s\n", scale_error.c_str());
   for (auto& s : scale) {
+    if (s.rss_kib == 0) {
+      std::printf("%-32s (%s)\n", "", s.what.c_str());
+      continue;
+    }
     std::printf("%-32s %8ld %10ld %8d %14s\n", s.what.c_str(), s.count, s.rss_kib, s.threads,
                 s.count ? Fmt(s.bytes_each, 0).c_str() : "-");
   }

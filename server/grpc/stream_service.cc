@@ -281,7 +281,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
           have = true;
         }
         if (rbuf_full_) {
-          out_.set_data(std::move(rbuf_));
+          // Swap, not move: both buffers keep their capacity, so steady
+          // streaming allocates nothing (256 KiB buffers would otherwise be
+          // mmap'd, faulted in and unmapped per chunk).
+          out_.mutable_data()->swap(rbuf_);
           rbuf_.clear();
           rbuf_full_ = false;
           have = true;
