@@ -201,7 +201,7 @@ absl::StatusOr<HostEntry> GetHostByAddr(const std::string& ip) {
   return FromHostent(result, af);
 }
 
-std::string GetFqdn(const std::string& raw) {
+std::string FqdnStartName(const std::string& raw) {
   // name.strip(): Python strips Unicode whitespace; ASCII covers host names.
   size_t b = 0, e = raw.size();
   while (b < e && std::isspace(static_cast<unsigned char>(raw[b]))) ++b;
@@ -211,6 +211,11 @@ std::string GetFqdn(const std::string& raw) {
     auto h = GetHostName();
     if (h.ok()) name = *h;
   }
+  return name;
+}
+
+std::string GetFqdn(const std::string& raw) {
+  std::string name = FqdnStartName(raw);
   auto entry = GetHostByAddr(name);
   if (!entry.ok()) return name;
   if (entry->hostname.find('.') != std::string::npos) return entry->hostname;

@@ -49,6 +49,9 @@ absl::StatusOr<HostEntry> GetHostByNameEx(const std::string& name);
 absl::StatusOr<HostEntry> GetHostByAddr(const std::string& ip);
 // getfqdn(name): never fails. BLOCKING.
 std::string GetFqdn(const std::string& name);
+// What getfqdn(name) returns when the lookup fails: the stripped name, or
+// gethostname() for "", "0.0.0.0" and "::". Does not block.
+std::string FqdnStartName(const std::string& name);
 // getnameinfo((host, port[, flowinfo, scope_id]), flags). `inet6` says the
 // caller gave the 4-tuple form. Errors: gaierror, OSError. BLOCKING.
 absl::StatusOr<std::pair<std::string, std::string>> GetNameInfo(const std::string& host,

@@ -296,7 +296,13 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
           return a;
         },
         deadline, call->cancel(), [] { return core::GaiError(EAI_AGAIN, "getfqdn"); },
-        [done, resp](absl::StatusOr<Answer> r) {
+        [done, resp, fallback = resolver::FqdnStartName(name)](absl::StatusOr<Answer> r) {
+          // Python's getfqdn never raises on a lookup error, and running out
+          // of time is one (gaierror EAI_AGAIN): answer the name unchanged.
+          if (!r.ok() && core::KindOf(r.status()) == core::ErrorKind::kGai) {
+            done.Complete(absl::OkStatus(), [&] { resp->set_fqdn(fallback); });
+            return;
+          }
           done.Complete(r.status(), [&] { resp->set_fqdn(r->first); });
         });
     return call;

@@ -461,6 +461,17 @@ TEST_F(DeadDnsTest, DaemonEnforcesTheCallersDeadlineWhileLibcIsStuck) {
     EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
   }
   {
+    // getfqdn never fails: out of time, it returns the name unchanged.
+    v1::GetFqdnRequest req;
+    req.set_name("stuck4.sw.test");
+    req.mutable_timeout()->set_nanos(300 * 1000 * 1000);
+    v1::GetFqdnResponse resp;
+    auto ctx = Ctx(20000);
+    auto s = stub_->GetFqdn(ctx.get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.fqdn(), "stuck4.sw.test");
+  }
+  {
     // Local answers are not held up by the stuck lookups.
     v1::GetServByNameRequest req;
     req.set_service("http");
