@@ -227,15 +227,17 @@ TEST_P(DataPathTest, PeerResetReachesClient) {
   EXPECT_LT(SecondsSince(t0), 20);
 }
 
+std::string PathName(const ::testing::TestParamInfo<PathKind>& info) {
+  switch (info.param) {
+    case PathKind::kStream: return "Stream";
+    case PathKind::kRaw: return "RawChannel";
+    case PathKind::kFd: return "FdPassing";
+  }
+  return "Unknown";
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, DataPathTest, ::testing::Values(PathKind::kStream, PathKind::kRaw, PathKind::kFd),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case PathKind::kStream: return std::string("Stream");
-                             case PathKind::kRaw: return std::string("RawChannel");
-                             case PathKind::kFd: return std::string("FdPassing");
-                           }
-                           return std::string("?");
-                         });
+                         PathName);
 
 class DataBoundsTest : public DataPathTest {};
 
@@ -268,7 +270,7 @@ TEST_P(DataBoundsTest, StalledReaderKeepsDaemonMemoryBounded) {
   ::close(pfd);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, DataBoundsTest, ::testing::Values(PathKind::kStream, PathKind::kRaw));
+INSTANTIATE_TEST_SUITE_P(Paths, DataBoundsTest, ::testing::Values(PathKind::kStream, PathKind::kRaw), PathName);
 
 // A client that writes beyond the credit the daemon granted is cut off.
 TEST(DataProtocolTest, WritesBeyondCreditAreRefused) {
