@@ -114,7 +114,10 @@ std::string Netns::SkipReason() {
   std::string probe = "swr-probe-" + std::to_string(getpid()) + "-" +
                       std::to_string(g_counter.fetch_add(1));
   if (Run({"ip", "netns", "add", probe}) != 0) return "`ip netns add` does not work here";
+  // `ip netns exec` also needs a private mount namespace (for /etc/netns).
+  int exec_rc = Run({"ip", "netns", "exec", probe, "true"});
   Run({"ip", "netns", "del", probe});
+  if (exec_rc != 0) return "`ip netns exec` does not work here";
   return "";
 }
 
