@@ -163,6 +163,8 @@ TEST(Scale, ThousandBlockedAcceptsAllCompleteWithoutNewThreads) {
   const int most = MaxThreadsWhilePending(d);
   EXPECT_LE(most, baseline_threads + kThreadSlack)
       << "threads before " << baseline_threads << ", while 1000 accepts pending " << most;
+  ::testing::Test::RecordProperty("threads_before", baseline_threads);
+  ::testing::Test::RecordProperty("threads_pending", most);
 
   // Connect one plain client to each listener.
   std::vector<int> fds(kCalls, -1);
@@ -233,6 +235,8 @@ TEST(Scale, ThousandBlockedRecvsAllCompleteWithoutNewThreads) {
   const int most = MaxThreadsWhilePending(d);
   EXPECT_LE(most, baseline_threads + kThreadSlack)
       << "threads before " << baseline_threads << ", while 1000 recvs pending " << most;
+  ::testing::Test::RecordProperty("threads_before", baseline_threads);
+  ::testing::Test::RecordProperty("threads_pending", most);
 
   for (int i = 0; i < kCalls; ++i) {
     auto sent = SendAll(channels[i], senders[i], "msg-" + std::to_string(i));

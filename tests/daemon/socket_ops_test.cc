@@ -628,6 +628,38 @@ TEST_F(SocketOps, PollReportsOnlyReadyHandles) {
   EXPECT_NE(h->ready(0).revents() & (POLLIN | POLLHUP), 0);
 }
 
+TEST_F(SocketOps, PollWithoutTimeoutWaitsForReadiness) {
+  std::string a, b;
+  ASSERT_NO_FATAL_FAILURE(UnixPair(&a, &b));
+  Result<v1::PollResponse> woke;
+  std::thread t([&] { woke = Poll(c_, {{b, POLLIN}}, -1, 10000); });
+  SW_ASSERT_OK(SendAll(c_, a, "x"));
+  t.join();
+  SW_ASSERT_OK(woke);
+  ASSERT_EQ(woke->ready_size(), 1);
+  EXPECT_NE(woke->ready(0).revents() & POLLIN, 0);
+  // Nothing ready and no timeout: the caller's deadline ends it.
+  auto idle = Poll(c_, {{a, POLLIN}}, -1, 200);
+  EXPECT_EQ(idle.code(), grpc::StatusCode::DEADLINE_EXCEEDED) << idle.Describe();
+}
+
+TEST_F(SocketOps, CancelledAcceptLeavesListenerWorking) {
+  std::string listener;
+  v1::Address address;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpListener(c_, v1::FAMILY_INET, "127.0.0.1", &listener, &address));
+  auto gave_up = Accept(c_, listener, 100);  // the caller's deadline, not the socket's
+  EXPECT_EQ(gave_up.code(), grpc::StatusCode::DEADLINE_EXCEEDED) << gave_up.Describe();
+  auto cl = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(cl);
+  SW_ASSERT_OK(Connect(c_, cl->handle(), address));
+  auto acc = Accept(c_, listener);
+  SW_ASSERT_OK(acc);
+  SW_ASSERT_OK(SendAll(c_, acc->socket().handle(), "hi"));
+  auto got = Recv(c_, cl->handle(), 16);
+  SW_ASSERT_OK(got);
+  EXPECT_EQ(got->data(), "hi");
+}
+
 TEST_F(SocketOps, PollOnListenerWakesOnConnect) {
   std::string listener;
   v1::Address address;
@@ -942,6 +974,139 @@ TEST_F(SocketOps, SendIsOneSyscall) {
   EXPECT_FALSE(again.ok()) << "the buffer is full now";
   EXPECT_EQ(again.code(), grpc::StatusCode::UNAVAILABLE) << again.Describe();
   EXPECT_EQ(again.detail.reason(), "WOULD_BLOCK") << again.Describe();
+}
+
+TEST_F(SocketOps, OutOfBandDataAndSiocatmark) {
+  std::string server, client;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpPair(c_, c_, &server, &client));
+  SW_ASSERT_OK(Send(c_, client, "ab"));
+  SW_ASSERT_OK(Send(c_, client, "!", MSG_OOB));
+  auto pri = Poll(c_, {{server, POLLPRI}}, 5000);
+  SW_ASSERT_OK(pri);
+  ASSERT_EQ(pri->ready_size(), 1);
+  EXPECT_NE(pri->ready(0).revents() & POLLPRI, 0);
+  auto mark = Ioctl(c_, server, v1::IOCTL_SIOCATMARK);
+  SW_ASSERT_OK(mark);
+  EXPECT_EQ(mark->value(), 0);
+  auto oob = Recv(c_, server, 1, MSG_OOB);
+  SW_ASSERT_OK(oob);
+  EXPECT_EQ(oob->data(), "!");
+  auto inline_data = Recv(c_, server, 1024);
+  SW_ASSERT_OK(inline_data);
+  EXPECT_EQ(inline_data->data(), "ab");
+  mark = Ioctl(c_, server, v1::IOCTL_SIOCATMARK);
+  SW_ASSERT_OK(mark);
+  EXPECT_EQ(mark->value(), 1);
+}
+
+TEST_F(SocketOps, SendMsgGathersBuffersToAnAddress) {
+  auto rx = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_DGRAM);
+  auto tx = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_DGRAM);
+  SW_ASSERT_OK(rx);
+  SW_ASSERT_OK(tx);
+  SW_ASSERT_OK(Bind(c_, rx->handle(), Inet("127.0.0.1", 0)));
+  auto addr = GetSockName(c_, rx->handle());
+  SW_ASSERT_OK(addr);
+  v1::SendMsgRequest req;
+  req.set_handle(tx->handle());
+  req.add_buffers("one ");
+  req.add_buffers("datagram ");
+  req.add_buffers("from three buffers");
+  *req.mutable_address() = *addr;
+  auto sent = SendMsg(c_, req);
+  SW_ASSERT_OK(sent);
+  EXPECT_EQ(sent->sent(), 31);
+  auto got = RecvFrom(c_, rx->handle(), 1024);
+  SW_ASSERT_OK(got);
+  EXPECT_EQ(got->data(), "one datagram from three buffers");
+}
+
+TEST_F(SocketOps, BindErrorsCarryTheKernelsErrno) {
+  std::string listener;
+  v1::Address address;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpListener(c_, v1::FAMILY_INET, "127.0.0.1", &listener, &address));
+  // The port is taken.
+  auto s = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(s);
+  auto in_use = Bind(c_, s->handle(), address);
+  EXPECT_FALSE(in_use.ok());
+  EXPECT_EQ(ErrnoOf(in_use.detail), EADDRINUSE) << in_use.Describe();
+  EXPECT_EQ(in_use.detail.errno_name(), "EADDRINUSE") << in_use.Describe();
+  // Binding twice.
+  SW_ASSERT_OK(Bind(c_, s->handle(), Inet("127.0.0.1", 0)));
+  auto twice = Bind(c_, s->handle(), Inet("127.0.0.1", 0));
+  EXPECT_FALSE(twice.ok());
+  EXPECT_EQ(ErrnoOf(twice.detail), EINVAL) << twice.Describe();
+  EXPECT_EQ(twice.code(), grpc::StatusCode::INVALID_ARGUMENT) << twice.Describe();
+  // An address this host does not have.
+  auto u = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(u);
+  auto foreign = Bind(c_, u->handle(), Inet("192.0.2.1", 0));
+  EXPECT_FALSE(foreign.ok());
+  EXPECT_EQ(ErrnoOf(foreign.detail), EADDRNOTAVAIL) << foreign.Describe();
+}
+
+TEST_F(SocketOps, PeerNameOfUnconnectedSocketIsENOTCONN) {
+  auto s = Create(c_, v1::FAMILY_INET, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(s);
+  auto r = GetPeerName(c_, s->handle());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(ErrnoOf(r.detail), ENOTCONN) << r.Describe();
+  EXPECT_EQ(r.detail.kind(), v1::ERROR_KIND_OS) << r.Describe();
+}
+
+TEST_F(SocketOps, UnixAddressesReadBack) {
+  const std::string path = d_.temp_dir() + "/named.sock";
+  auto s = Create(c_, v1::FAMILY_UNIX, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(s);
+  SW_ASSERT_OK(Bind(c_, s->handle(), UnixPath(path)));
+  SW_ASSERT_OK(Listen(c_, s->handle()));
+  auto name = GetSockName(c_, s->handle());
+  SW_ASSERT_OK(name);
+  ASSERT_TRUE(name->has_unix_domain()) << name->ShortDebugString();
+  EXPECT_EQ(name->unix_domain().path(), path);
+
+  const std::string abstract = "sockwire-abstract-" + std::to_string(d_.pid());
+  auto a = Create(c_, v1::FAMILY_UNIX, v1::SOCKET_TYPE_DGRAM);
+  SW_ASSERT_OK(a);
+  SW_ASSERT_OK(Bind(c_, a->handle(), UnixAbstract(abstract)));
+  auto aname = GetSockName(c_, a->handle());
+  SW_ASSERT_OK(aname);
+  ASSERT_TRUE(aname->has_unix_domain()) << aname->ShortDebugString();
+  EXPECT_EQ(aname->unix_domain().abstract(), abstract);
+
+  // An unnamed client connects; accept reports an unnamed peer.
+  auto cl = Create(c_, v1::FAMILY_UNIX, v1::SOCKET_TYPE_STREAM);
+  SW_ASSERT_OK(cl);
+  SW_ASSERT_OK(Connect(c_, cl->handle(), UnixPath(path)));
+  auto acc = Accept(c_, s->handle());
+  SW_ASSERT_OK(acc);
+  EXPECT_EQ(acc->address().unix_domain().path(), "") << acc->address().ShortDebugString();
+  auto peer = GetPeerName(c_, cl->handle());
+  SW_ASSERT_OK(peer);
+  EXPECT_EQ(peer->unix_domain().path(), path);
+}
+
+TEST_F(SocketOps, Ipv6AddressCarriesFlowinfoAndScope) {
+  auto s = Create(c_, v1::FAMILY_INET6, v1::SOCKET_TYPE_DGRAM);
+  SW_ASSERT_OK(s);
+  SW_ASSERT_OK(Bind(c_, s->handle(), Inet6("::1", 0)));
+  auto name = GetSockName(c_, s->handle());
+  SW_ASSERT_OK(name);
+  ASSERT_TRUE(name->has_inet6());
+  EXPECT_EQ(name->inet6().host(), "::1");
+  EXPECT_EQ(name->inet6().flowinfo(), 0u);
+  EXPECT_EQ(name->inet6().scope_id(), 0u);
+  // Python's 4-tuple form: flowinfo and scope_id travel with the address.
+  auto t = Create(c_, v1::FAMILY_INET6, v1::SOCKET_TYPE_DGRAM);
+  SW_ASSERT_OK(t);
+  v1::Address to = *name;
+  to.mutable_inet6()->set_flowinfo(0);
+  to.mutable_inet6()->set_scope_id(0);
+  SW_ASSERT_OK(SendTo(c_, t->handle(), "v6", to));
+  auto got = RecvFrom(c_, s->handle(), 64);
+  SW_ASSERT_OK(got);
+  EXPECT_EQ(got->data(), "v6");
 }
 
 }  // namespace
