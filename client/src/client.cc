@@ -86,6 +86,7 @@ ClientImpl::ClientImpl(const std::string& target, ClientOptions options)
                                        args);
   sockets_ = v1::SocketService::NewStub(channel_);
   sessions_ = v1::SessionService::NewStub(channel_);
+  resolver_ = v1::ResolverService::NewStub(channel_);
 
   grpc::ClientContext ctx;
   if (!options_.bearer_token.empty()) {

@@ -13,6 +13,7 @@
 
 #include "sockwire/client.h"
 #include "sockwire/v1/session.grpc.pb.h"
+#include "sockwire/v1/resolver.grpc.pb.h"
 #include "sockwire/v1/socket.grpc.pb.h"
 
 namespace sockwire::internal {
@@ -65,6 +66,7 @@ class ClientImpl {
 
   v1::SocketService::Stub& sockets() const { return *sockets_; }
   v1::SessionService::Stub& sessions() const { return *sessions_; }
+  v1::ResolverService::Stub& resolver() const { return *resolver_; }
   const std::string& target() const { return target_; }
   const std::string& session() const { return session_; }
 
@@ -74,6 +76,7 @@ class ClientImpl {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SocketService::Stub> sockets_;
   std::unique_ptr<v1::SessionService::Stub> sessions_;
+  std::unique_ptr<v1::ResolverService::Stub> resolver_;
   std::string session_;
   std::unique_ptr<HoldReactor> hold_;
 };

@@ -638,6 +638,16 @@ TEST(Client, CopiesShareTheSession) {
   EXPECT_NE(other.session(), c.session());
 }
 
+TEST(Client, HoldStreamKeepsSessionAliveBeyondLease) {
+  sockwire::testing::DaemonProcess d({"--session-lease=200ms", "--session-grace=100ms"});
+  Client c(d.grpc_target());
+  Socket s(c, AF_INET, SOCK_STREAM);
+  s.bind({"127.0.0.1", 0});
+  // Idle well past lease + grace: only the Hold stream keeps the session.
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  EXPECT_NO_THROW(s.getsockname());
+}
+
 TEST(Client, CloseSessionClosesItsSockets) {
   Client c = NewClient();
   Socket s(c, AF_INET, SOCK_STREAM);

@@ -5,5 +5,6 @@
 #include "sockwire/client.h"
 #include "sockwire/errors.h"
 #include "sockwire/helpers.h"
+#include "sockwire/resolver.h"
 #include "sockwire/select.h"
 #include "sockwire/socket.h"
