@@ -390,6 +390,10 @@ class StreamServiceImpl final : public v1::StreamService::CallbackService {
         return core::PolicyError(absl::StatusCode::kPermissionDenied, "FD_PASSING_DISABLED",
                                  "descriptor passing needs the daemon to run with --allow-fd-passing");
       }
+      if (kind == data::TokenKind::kRelay && ((*e)->type() & 0xf) != SOCK_STREAM) {
+        return core::RequestError(absl::StatusCode::kFailedPrecondition, "NOT_A_STREAM",
+                                  "the raw data channel relays SOCK_STREAM sockets only");
+      }
       auto& hub = data::Hub::For(core_);
       std::string address = hub.address();
       if (address.empty()) {
