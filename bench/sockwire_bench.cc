@@ -688,13 +688,15 @@ int main(int argc, char** argv) {
       cfg.sockwired = val("--sockwired");
     } else if (!val("--bulk-mib").empty()) {
       cfg.bulk_bytes = static_cast<size_t>(atol(val("--bulk-mib").c_str())) << 20;
+    } else if (!val("--echo-iters").empty()) {
+      cfg.echo_iters = std::max(10, atoi(val("--echo-iters").c_str()));
     } else if (!val("--only").empty()) {
       cfg.only = val("--only");
     } else if (a == "--no-scale") {
       cfg.scale = false;
     } else {
       std::fprintf(stderr,
-                   "usage: sockwire_bench [--quick] [--reps=N] [--bulk-mib=N] [--no-scale] [--only=NAME,...] "
+                   "usage: sockwire_bench [--quick] [--reps=N] [--bulk-mib=N] [--echo-iters=N] [--no-scale] [--only=NAME,...] "
                    "[--sockwired=PATH]\n");
       return 2;
     }
