@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -168,8 +169,12 @@ Target::Target() {
 Target::~Target() { ::shutdown(fd_, SHUT_RDWR); }
 
 Child::Child(const std::vector<std::string>& argv, int keep_fd, bool quiet) {
+  pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // Die with the benchmark, however it ends.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
     if (quiet) {
       int dn = open("/dev/null", O_RDWR);
       dup2(dn, 1);
