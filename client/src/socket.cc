@@ -173,7 +173,18 @@ Socket::Socket(const Client& client, int family, int type, int proto)
   handle_ = info.handle();
   proto_ = info.proto();
   timeout_ = internal::FromTimeoutMode(info.timeout());
-  if (!req.nonblock()) ApplyDefaultTimeout(*this, timeout_);
+  if (!req.nonblock()) {
+    try {
+      ApplyDefaultTimeout(*this, timeout_);
+    } catch (...) {
+      // A throwing constructor runs no destructor: release the handle here.
+      try {
+        close();
+      } catch (...) {
+      }
+      throw;
+    }
+  }
 }
 
 Socket::Socket(const Client& client, std::string handle, int family, int type, int proto,
