@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev libc-ares-dev libboost-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf python3-websockets
-  curl dnsmasq-base iproute2 netbase procps
+  curl jq dnsmasq-base iproute2 netbase procps
 )
 
 missing=()
