@@ -1,5 +1,7 @@
 #include "rest/errors.h"
 
+#include <cerrno>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -49,7 +51,10 @@ int HttpStatusFor(grpc::StatusCode code, const v1::ErrorDetail& detail) {
     case grpc::StatusCode::UNAVAILABLE:
       // 503 means "the daemon cannot serve now" (shutting down). EAGAIN and
       // network errors reached the daemon fine; they are about the socket.
-      if (detail.reason() == "WOULD_BLOCK") return 409;
+      if (detail.reason() == "WOULD_BLOCK" || detail.os_errno() == EAGAIN ||
+          detail.os_errno() == EINPROGRESS || detail.os_errno() == EALREADY) {
+        return 409;
+      }
       if (detail.kind() == v1::ERROR_KIND_OS || detail.os_errno() != 0) return 502;
       return 503;
     case grpc::StatusCode::UNAUTHENTICATED: return 401;

@@ -12,8 +12,9 @@
 //   FAILED_PRECONDITION 409 for an OS error (the socket's state conflicts:
 //     EISCONN, ENOTCONN, EPIPE...) else 400,
 //   ABORTED 409, OUT_OF_RANGE 400, UNIMPLEMENTED 501, INTERNAL 500,
-//   UNAVAILABLE: reason WOULD_BLOCK (EAGAIN on a non-blocking socket) 409 —
-//     the request was fine, the socket is not ready, retry later;
+//   UNAVAILABLE: reason WOULD_BLOCK (EAGAIN on a non-blocking socket), and
+//     EINPROGRESS/EALREADY (a non-blocking connect under way) 409 — the
+//     request was fine, the socket is not ready, retry later;
 //     any other OS error (ECONNREFUSED, ENETUNREACH, ECONNRESET...) 502 — the
 //     upstream network failed, not the daemon; otherwise 503 (shutting down),
 //   DATA_LOSS 500, UNAUTHENTICATED 401.

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <functional>
 
 #include <boost/asio/post.hpp>
@@ -131,7 +132,10 @@ class WsRelay : public Connection, public std::enable_shared_from_this<WsRelay<P
     if (finished_ || close_started_) return;
     v1::SendRequest req;
     req.set_handle(t_.handle);
-    size_t n = std::min(kSendChunk, send_buf_.size() - send_off_);
+    // Each Send stays within --max-message-bytes.
+    size_t limit = static_cast<size_t>(
+        std::max<uint64_t>(1, std::min<uint64_t>(kSendChunk, gw_.limits().max_ws_message)));
+    size_t n = std::min(limit, send_buf_.size() - send_off_);
     req.set_data(send_buf_.substr(send_off_, n));
     send_call_ = gw_.Call(kSend, req, t_.options, OnStrand(&WsRelay::OnSent));
   }
@@ -182,7 +186,8 @@ class WsRelay : public Connection, public std::enable_shared_from_this<WsRelay<P
     if (finished_ || close_started_ || sock_eof_) return;
     v1::RecvRequest req;
     req.set_handle(t_.handle);
-    req.set_bufsize(kRecvChunk);
+    req.set_bufsize(std::max<int64_t>(
+        1, std::min<int64_t>(kRecvChunk, static_cast<int64_t>(gw_.limits().max_ws_message))));
     recv_call_ = gw_.Call(kRecv, req, t_.options, OnStrand(&WsRelay::OnRecv));
   }
 
