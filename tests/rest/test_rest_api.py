@@ -312,7 +312,11 @@ class RestTest(unittest.TestCase):
                             "Sockwire-Session: " + s, "%s%s/%s:accept" % (self.d.base, SOCKET, srv)],
                            capture_output=True)
         self.assertEqual(p.returncode, 28)
-        # ...must not swallow the next connection: a new accept gets it.
+        # ...must not swallow the next connection: a new accept gets it. (The
+        # cancellation is asynchronous, as over gRPC: give it a moment, else
+        # the dying accept may still take the connection on a loaded machine.
+        # Without cancellation the old accept would wait forever and win.)
+        time.sleep(1.0)
         c = socket.create_connection(("127.0.0.1", port))
         acc = self.call("POST", "%s/%s:accept" % (SOCKET, srv), session=s,
                         headers=("Sockwire-Timeout: 10s",)).json()
