@@ -119,6 +119,7 @@ absl::Status Daemon::Start() {
   services_.push_back(MakeSocketService(*core_, token));
   services_.push_back(MakeStreamService(*core_, token));
   services_.push_back(MakeSessionService(*core_, token));
+  session_service_ = services_.back().get();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -187,6 +188,7 @@ void Daemon::Wait() {
 void Daemon::Shutdown() {
   if (shut_down_.exchange(true)) return;
   for (auto& fe : frontends_) fe->Shutdown();
+  if (session_service_ != nullptr) NotifyHoldStreamsOfShutdown(session_service_);
   if (server_) {
     // Pending calls are cancelled after the deadline; their waits end through
     // the event loop, which is still running.

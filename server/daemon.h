@@ -55,6 +55,7 @@ class Daemon {
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::vector<std::string> grpc_addresses_;
   std::atomic<bool> shut_down_{false};
+  grpc::Service* session_service_ = nullptr;  // Owned by services_.
 };
 
 // unix:$XDG_RUNTIME_DIR/sockwire/sockwired.sock, /run/sockwire/... for root,

@@ -974,6 +974,12 @@ void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t buf
 }
 
 void Core::Recv(const CallContext& c, std::string_view handle, int64_t bufsize, int flags, Done<RecvResult> done) {
+  if (bufsize == 0) {
+    // Python's recv(0) returns b'' at once, without waiting for data.
+    auto e = registry_->Find(c.session, handle);
+    if (!e.ok()) return done(e.status());
+    return done(RecvResult{});
+  }
   RecvCommon(c, handle, bufsize, 0, flags, false, false, std::move(done));
 }
 

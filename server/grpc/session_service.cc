@@ -1,5 +1,6 @@
 #include "grpc/session_service.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "core/registry.h"
 #include "grpc/call.h"
@@ -16,39 +17,68 @@ void SetDuration(std::chrono::milliseconds ms, google::protobuf::Duration* d) {
   d->set_nanos(static_cast<int32_t>((ms.count() % 1000) * 1000000));
 }
 
+class SessionServiceImpl;
+
 // Held for the life of a client's session: one KIND_HELD event, then silence
-// until the client goes away (OnCancel) or the daemon stops.
+// until the client goes away (OnCancel) or the daemon stops (one
+// KIND_SHUTTING_DOWN event, then OK). Writes never overlap: a write waits for
+// the previous OnWriteDone, and Finish for the outstanding write.
 class HoldReactor final : public grpc::ServerWriteReactor<v1::HoldEvent> {
  public:
-  HoldReactor(core::Core& core, std::shared_ptr<core::Session> s) : core_(core), session_(std::move(s)) {
+  HoldReactor(core::Core& core, std::shared_ptr<core::Session> s, SessionServiceImpl* owner)
+      : core_(core), session_(std::move(s)), owner_(owner) {
     core_.HoldSession(session_);
     event_.set_kind(v1::HoldEvent::KIND_HELD);
     StartWrite(&event_);
   }
-  void OnWriteDone(bool /*ok*/) override {
+  void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (cancelled_) Finish(grpc::Status::CANCELLED);
+    if (cancelled_ || !ok) return FinishLocked(grpc::Status::CANCELLED);
+    if (shutting_down_) {
+      if (!sent_shutdown_) return WriteShutdownLocked();
+      FinishLocked(grpc::Status::OK);
+    }
   }
   void OnCancel() override {
     // The client disconnected or cancelled: ending the call starts the grace
-    // period. Finish waits for an outstanding write.
+    // period.
     absl::MutexLock lock(&mu_);
     cancelled_ = true;
-    if (!writing_) Finish(grpc::Status::CANCELLED);
+    if (!writing_) FinishLocked(grpc::Status::CANCELLED);
   }
-  void OnDone() override {
-    core_.ReleaseSession(session_);
-    delete this;
+  // The daemon is stopping: tell the client, then end the stream.
+  void NotifyShutdown() {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || cancelled_) return;
+    shutting_down_ = true;
+    if (!writing_) WriteShutdownLocked();
   }
+  void OnDone() override;
 
  private:
+  void WriteShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    sent_shutdown_ = true;
+    writing_ = true;
+    event_.set_kind(v1::HoldEvent::KIND_SHUTTING_DOWN);
+    StartWrite(&event_);
+  }
+  void FinishLocked(grpc::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(s));
+  }
+
   core::Core& core_;
   std::shared_ptr<core::Session> session_;
+  SessionServiceImpl* owner_;
   v1::HoldEvent event_;
   absl::Mutex mu_;
   bool writing_ ABSL_GUARDED_BY(mu_) = true;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool sent_shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class ErrorWriter final : public grpc::ServerWriteReactor<v1::HoldEvent> {
@@ -81,7 +111,23 @@ class SessionServiceImpl final : public v1::SessionService::CallbackService {
   grpc::ServerWriteReactor<v1::HoldEvent>* Hold(CallbackServerContext* ctx, const v1::HoldRequest*) override {
     auto call = Authenticate(ctx, core_, nullptr, token_);
     if (!call.ok()) return new ErrorWriter(ToGrpcStatus(call.status(), ctx));
-    return new HoldReactor(core_, call->session);
+    absl::MutexLock lock(&holds_mu_);
+    if (shutting_down_) return new ErrorWriter(grpc::Status(grpc::StatusCode::UNAVAILABLE, "daemon is shutting down"));
+    auto* r = new HoldReactor(core_, call->session, this);
+    holds_.insert(r);
+    return r;
+  }
+
+  // Lock order: holds_mu_, then a reactor's mu_.
+  void NotifyShutdown() {
+    absl::MutexLock lock(&holds_mu_);
+    shutting_down_ = true;
+    for (HoldReactor* r : holds_) r->NotifyShutdown();
+  }
+
+  void Forget(HoldReactor* r) {
+    absl::MutexLock lock(&holds_mu_);
+    holds_.erase(r);
   }
 
   grpc::ServerUnaryReactor* Renew(CallbackServerContext* ctx, const v1::RenewRequest*,
@@ -105,9 +151,22 @@ class SessionServiceImpl final : public v1::SessionService::CallbackService {
  private:
   core::Core& core_;
   const std::string token_;
+  absl::Mutex holds_mu_;
+  absl::flat_hash_set<HoldReactor*> holds_ ABSL_GUARDED_BY(holds_mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(holds_mu_) = false;
 };
 
+void HoldReactor::OnDone() {
+  owner_->Forget(this);
+  core_.ReleaseSession(session_);
+  delete this;
+}
+
 }  // namespace
+
+void NotifyHoldStreamsOfShutdown(grpc::Service* session_service) {
+  static_cast<SessionServiceImpl*>(session_service)->NotifyShutdown();
+}
 
 std::unique_ptr<grpc::Service> MakeSessionService(core::Core& core, std::string bearer_token) {
   return std::make_unique<SessionServiceImpl>(core, std::move(bearer_token));

@@ -418,15 +418,6 @@ class StreamServiceImpl final : public v1::StreamService::CallbackService {
 }  // namespace
 
 std::unique_ptr<grpc::Service> MakeStreamService(core::Core& core, std::string bearer_token) {
-  // Keep gRPC initialized for the rest of the process: otherwise ~Server runs
-  // grpc_shutdown(), which (gRPC 1.51) can block ~10 s joining an executor
-  // thread parked in pollset_work after streams wrote from non-gRPC threads.
-  // The process is exiting then anyway. (Belongs in main.cc; see report.)
-  static const bool grpc_kept = [] {
-    grpc_init();
-    return true;
-  }();
-  (void)grpc_kept;
   return std::make_unique<StreamServiceImpl>(core, std::move(bearer_token));
 }
 
