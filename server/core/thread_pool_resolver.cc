@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "errors.h"
 #include "resolver.h"
-#include "server/resolver/lookup_pool.h"
+#include "server/core/lookup_pool.h"
 
 namespace sockwire::core {
 namespace {

@@ -15,7 +15,7 @@
 #include "core/errors.h"
 #include "grpc/call.h"
 #include "grpc/status_util.h"
-#include "server/resolver/lookup_pool.h"
+#include "server/core/lookup_pool.h"
 #include "server/resolver/netdb_calls.h"
 #include "sockwire/v1/resolver.grpc.pb.h"
 

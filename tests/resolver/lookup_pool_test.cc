@@ -2,7 +2,7 @@
 // stuck, cancellation, sharing of identical queries, and the bound itself.
 // Work functions block on a latch the test opens, so nothing here depends on
 // timing except the deadlines under test (asserted with generous bounds).
-#include "server/resolver/lookup_pool.h"
+#include "server/core/lookup_pool.h"
 
 #include <gtest/gtest.h>
 
