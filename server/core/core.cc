@@ -534,40 +534,33 @@ void Core::ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>
   if (rc == 0) return done(absl::OkStatus());
   int err = errno;
   if (err != EINPROGRESS && err != EAGAIN && err != EINTR) return done(OsError(err, "connect"));
+  // Non-blocking mode: Python's connect raises BlockingIOError(EINPROGRESS)
+  // even when the handshake would finish a moment later.
   Timeout t = s->timeout();
   if (t.has_value() && t->count() == 0) return done(OsError(err == EAGAIN ? EAGAIN : EINPROGRESS, "connect"));
   bool retry_connect = (err == EAGAIN);  // AF_UNIX with a full backlog.
-  auto attempt = [s, sa, retry_connect]() -> std::optional<absl::Status> {
-    if (retry_connect) {
-      if (::connect(s->fd(), sa.get(), sa.len) == 0) return absl::OkStatus();
-      int e = errno;
-      if (e == EAGAIN) return std::nullopt;
-      if (e == EISCONN) return absl::OkStatus();
-      return OsError(e, "connect");
-    }
-    pollfd p{s->fd(), POLLOUT, 0};
-    if (::poll(&p, 1, 0) <= 0) return std::nullopt;
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-    if (getsockopt(s->fd(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) return OsError(errno, "connect");
-    if (soerr != 0) return OsError(soerr, "connect");
-    return absl::OkStatus();
-  };
-  auto shared_done = std::make_shared<DoneStatus>(std::move(done));
-  loop_->Wait(
-      s, EPOLLOUT, WaitDeadline(t, c.deadline), c.cancel,
-      [attempt, shared_done, s]() -> bool {
-        if (s->closed()) {
-          (*shared_done)(ClosedError());
-          return true;
+  struct Connected {};
+  RunWaitable<Connected>(
+      c, s, EPOLLOUT, false, retry_connect ? EAGAIN : EINPROGRESS, "connect",
+      [s, sa, retry_connect]() -> std::optional<absl::StatusOr<Connected>> {
+        if (retry_connect) {
+          if (::connect(s->fd(), sa.get(), sa.len) == 0) return Connected{};
+          int e = errno;
+          if (e == EAGAIN) return std::nullopt;
+          if (e == EISCONN) return Connected{};
+          return absl::StatusOr<Connected>(OsError(e, "connect"));
         }
-        auto r = attempt();
-        if (!r.has_value()) return false;
-        (*shared_done)(*r);
-        return true;
+        pollfd p{s->fd(), POLLOUT, 0};
+        if (::poll(&p, 1, 0) <= 0) return std::nullopt;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (getsockopt(s->fd(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) {
+          return absl::StatusOr<Connected>(OsError(errno, "connect"));
+        }
+        if (soerr != 0) return absl::StatusOr<Connected>(OsError(soerr, "connect"));
+        return Connected{};
       },
-      [shared_done](absl::Status st) { (*shared_done)(std::move(st)); },
-      [] { return TimeoutError("connect"); });
+      [done](absl::StatusOr<Connected> r) { done(r.status()); });
 }
 
 void Core::Connect(const CallContext& c, std::string_view handle, Address a, DoneStatus done) {
