@@ -109,7 +109,7 @@ void Registry::Release(const std::shared_ptr<Session>& s) {
 void Registry::EndSessionLocked(Session& s, Clock::time_point now,
                                 std::vector<std::shared_ptr<SocketEntry>>* closed) {
   s.closed_ = true;
-  for (const std::string& h : s.handles_) {
+  for (absl::string_view h : s.handles_) {
     auto it = sockets_.find(h);
     if (it == sockets_.end()) continue;
     auto& e = it->second;
@@ -281,7 +281,7 @@ absl::StatusOr<std::shared_ptr<SocketEntry>> Registry::TakeShare(std::string_vie
 std::vector<std::shared_ptr<SocketEntry>> Registry::List(const std::shared_ptr<Session>& s) {
   std::vector<std::shared_ptr<SocketEntry>> out;
   absl::MutexLock lock(&mu_);
-  for (const auto& h : s->handles_) {
+  for (absl::string_view h : s->handles_) {
     auto it = sockets_.find(h);
     if (it != sockets_.end()) out.push_back(it->second);
   }

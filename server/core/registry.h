@@ -28,8 +28,10 @@ class Session {
   friend class Registry;
   std::string id_;
   std::string token_;
-  // Guarded by Registry::mu_.
-  absl::flat_hash_set<std::string> handles_;
+  // Guarded by Registry::mu_. Views into each SocketEntry's own handle
+  // string (alive while the entry is in Registry::sockets_): an idle handle
+  // stores its 53-byte name once, not three times.
+  absl::flat_hash_set<absl::string_view> handles_;
   int holds_ = 0;
   bool ever_held_ = false;
   bool closed_ = false;
@@ -89,7 +91,8 @@ class Registry {
   const std::string epoch_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::shared_ptr<SocketEntry>> sockets_ ABSL_GUARDED_BY(mu_);
+  // Keyed by a view of the entry's handle(); the value keeps it alive.
+  absl::flat_hash_map<absl::string_view, std::shared_ptr<SocketEntry>> sockets_ ABSL_GUARDED_BY(mu_);
   struct Share {
     std::shared_ptr<SocketEntry> entry;
     Clock::time_point expires;
