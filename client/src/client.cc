@@ -87,6 +87,7 @@ ClientImpl::ClientImpl(const std::string& target, ClientOptions options)
   sockets_ = v1::SocketService::NewStub(channel_);
   sessions_ = v1::SessionService::NewStub(channel_);
   resolver_ = v1::ResolverService::NewStub(channel_);
+  streams_ = v1::StreamService::NewStub(channel_);
 
   grpc::ClientContext ctx;
   if (!options_.bearer_token.empty()) {

@@ -98,9 +98,9 @@ bool IsBlockingErrno(int err) {
 
 void ThrowStatus(const grpc::Status& status, const grpc::ClientContext& ctx) {
   v1::ErrorDetail detail;
-  ErrorInfo info;
-  info.grpc_code = static_cast<int>(status.error_code());
   if (!FindDetail(status, ctx, &detail)) {
+    ErrorInfo info;
+    info.grpc_code = static_cast<int>(status.error_code());
     // No structured detail: a transport failure or a client-side deadline.
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       throw timeout("timed out", info);
@@ -111,6 +111,12 @@ void ThrowStatus(const grpc::Status& status, const grpc::ClientContext& ctx) {
     }
     throw error(ErrnoForCode(status.error_code()), message, info);
   }
+  ThrowDetail(detail, status.error_code());
+}
+
+void ThrowDetail(const v1::ErrorDetail& detail, grpc::StatusCode code) {
+  ErrorInfo info;
+  info.grpc_code = static_cast<int>(code);
   info.errno_name = detail.errno_name();
   info.reason = detail.reason();
   const std::string& message = detail.message();
@@ -125,7 +131,7 @@ void ThrowStatus(const grpc::Status& status, const grpc::ClientContext& ctx) {
       break;
   }
   int err = detail.os_errno();
-  if (err == 0) err = ErrnoForCode(status.error_code());
+  if (err == 0) err = ErrnoForCode(code);
   if (IsBlockingErrno(err) || info.reason == "WOULD_BLOCK") {
     throw blocking_io_error(err, message, info);
   }

@@ -12,9 +12,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include "sockwire/client.h"
+#include "sockwire/stream.h"
 #include "sockwire/v1/session.grpc.pb.h"
 #include "sockwire/v1/resolver.grpc.pb.h"
 #include "sockwire/v1/socket.grpc.pb.h"
+#include "sockwire/v1/stream.grpc.pb.h"
 
 namespace sockwire::internal {
 
@@ -22,6 +24,9 @@ namespace sockwire::internal {
 // "sockwire-error-bin" (an ErrorDetail), else from google.rpc.Status
 // details, else from the status code alone.
 [[noreturn]] void ThrowStatus(const grpc::Status& status, const grpc::ClientContext& ctx);
+// Throws the sockwire exception for an ErrorDetail (e.g. one that arrived
+// in-band on a stream); `code` is the call's status code.
+[[noreturn]] void ThrowDetail(const v1::ErrorDetail& detail, grpc::StatusCode code);
 
 // Keeps the session's Hold stream open on gRPC's callback threads.
 class HoldReactor : public grpc::ClientReadReactor<v1::HoldEvent> {
@@ -67,6 +72,7 @@ class ClientImpl {
   v1::SocketService::Stub& sockets() const { return *sockets_; }
   v1::SessionService::Stub& sessions() const { return *sessions_; }
   v1::ResolverService::Stub& resolver() const { return *resolver_; }
+  v1::StreamService::Stub& streams() const { return *streams_; }
   const std::string& target() const { return target_; }
   const std::string& session() const { return session_; }
 
@@ -77,9 +83,14 @@ class ClientImpl {
   std::unique_ptr<v1::SocketService::Stub> sockets_;
   std::unique_ptr<v1::SessionService::Stub> sessions_;
   std::unique_ptr<v1::ResolverService::Stub> resolver_;
+  std::unique_ptr<v1::StreamService::Stub> streams_;
   std::string session_;
   std::unique_ptr<HoldReactor> hold_;
 };
+
+// Sends whole confirmed batches of `data` over `s` (opened with read window
+// 0): every byte it reports is in the socket. Returns how many bytes.
+std::size_t StreamSendConfirmed(ByteStream& s, std::string_view data);
 
 // Seconds <-> google.protobuf.Duration.
 void ToDuration(double seconds, google::protobuf::Duration* d);

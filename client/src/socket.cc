@@ -22,6 +22,10 @@ using internal::ClientImpl;
 // then sends fewer bytes, which its contract allows); bigger receives are
 // clamped (recv may return fewer bytes than bufsize).
 constexpr std::size_t kMaxChunk = 1 << 20;
+// sendall/sendfile payloads from this size on go over a byte stream.
+constexpr std::size_t kBulkThreshold = 1 << 20;
+// The read credit Socket::stream() grants (the daemon's own window).
+constexpr long long kStreamReadWindow = 1 << 20;
 
 std::optional<v1::OptionName> TypedOption(int level, int optname) {
   switch (level) {
@@ -592,8 +596,28 @@ std::size_t Socket::send(std::string_view data, int flags) {
   return static_cast<std::size_t>(resp.sent());
 }
 
+bool Socket::bulk_streamable(int flags) const {
+  return flags == 0 && type_ == SOCK_STREAM && !(timeout_ && *timeout_ == 0);
+}
+
+ByteStream Socket::stream() const {
+  check_open();
+  return ByteStream(impl_, handle_, wait_deadline(), kStreamReadWindow);
+}
+
 void Socket::sendall(std::string_view data, int flags) {
   check_open();
+  if (data.size() >= kBulkThreshold && bulk_streamable(flags)) {
+    // Read window 0: the daemon never reads the socket for this stream.
+    ByteStream bulk(impl_, handle_, wait_deadline(), 0);
+    data.remove_prefix(internal::StreamSendConfirmed(bulk, data));
+    bulk.close();  // Nothing is pending in the daemon: every byte was confirmed.
+    if (data.empty()) return;
+  }
+  sendall_unary(data, flags);
+}
+
+void Socket::sendall_unary(std::string_view data, int flags) {
   do {
     v1::SendRequest req;
     req.set_handle(handle_);
@@ -655,18 +679,28 @@ std::size_t Socket::sendfile(std::istream& file, std::size_t offset,
   }
   if (offset != 0) file.seekg(static_cast<std::streamoff>(offset));
   if (!file) throw error(EINVAL, "cannot seek file to offset");
-  std::vector<char> chunk(256 * 1024);
+  // Chunks of kBulkThreshold: the first full one opens the byte stream (so a
+  // small file costs no stream); the stream sends whole confirmed batches and
+  // what is left of a chunk goes by unary SendAll, in order.
+  std::vector<char> chunk(kBulkThreshold);
   std::size_t total = 0;
+  ByteStream bulk;
   while (!count || total < *count) {
     std::size_t want = chunk.size();
     if (count) want = std::min(want, *count - total);
     file.read(chunk.data(), static_cast<std::streamsize>(want));
     auto got = static_cast<std::size_t>(file.gcount());
     if (got == 0) break;
-    sendall(std::string_view(chunk.data(), got));
+    std::string_view data(chunk.data(), got);
+    if (!bulk && got == chunk.size() && bulk_streamable(0)) {
+      bulk = ByteStream(impl_, handle_, wait_deadline(), 0);
+    }
+    if (bulk) data.remove_prefix(internal::StreamSendConfirmed(bulk, data));
+    if (!data.empty()) sendall_unary(data, 0);
     total += got;
     if (got < want) break;
   }
+  bulk.close();
   return total;
 }
 

@@ -32,6 +32,7 @@
 #include "sockwire/client.h"
 #include "sockwire/errors.h"
 #include "sockwire/helpers.h"
+#include "sockwire/stream.h"
 
 namespace sockwire {
 
@@ -127,6 +128,11 @@ class Socket {
 
   // --- data ---
   std::size_t send(std::string_view data, int flags = 0);
+  // All of `data` or an exception. A SOCK_STREAM socket that is not
+  // non-blocking sends payloads of 1 MiB or more (flags 0) over a
+  // StreamService byte stream instead of one SendAll RPC per MiB; it returns
+  // once every byte was written to the socket. The socket timeout, if any,
+  // bounds the whole call.
   void sendall(std::string_view data, int flags = 0);
   std::size_t sendto(std::string_view data, const Address& address);
   std::size_t sendto(std::string_view data, int flags, const Address& address);
@@ -134,7 +140,8 @@ class Socket {
                       const std::vector<Ancillary>& ancdata = {}, int flags = 0,
                       const std::optional<Address>& address = std::nullopt);
   // Sends the file (from `offset`, `count` bytes or to the end) with
-  // sendall; returns the bytes sent. Non-blocking sockets:
+  // sendall; returns the bytes sent. Files of 1 MiB or more go over one
+  // StreamService byte stream (as sendall). Non-blocking sockets:
   // std::invalid_argument (Python's ValueError).
   std::size_t sendfile(const std::string& path, std::size_t offset = 0,
                        std::optional<std::size_t> count = std::nullopt);
@@ -161,6 +168,12 @@ class Socket {
   // Socket errors propagate from stream operations as sockwire::error.
   SocketFile makefile(std::string_view mode = "r", std::size_t buffering = 8192) const;
 
+  // A ByteStream (sockwire/stream.h) over this socket: StreamService.Stream,
+  // the bulk path for both directions. Closing the socket while the stream
+  // is open ends the stream with an error. While the stream is open, do not
+  // recv()/send() on the socket yourself.
+  ByteStream stream() const;
+
   explicit operator bool() const noexcept { return !handle_.empty(); }
 
   // Internal: wraps a handle the daemon already created.
@@ -170,6 +183,9 @@ class Socket {
  private:
   void check_open() const;
   std::optional<double> wait_deadline() const;
+  // Whether sendall/sendfile may use a byte stream for bulk data.
+  bool bulk_streamable(int flags) const;
+  void sendall_unary(std::string_view data, int flags);
 
   std::shared_ptr<internal::ClientImpl> impl_;
   std::string handle_;

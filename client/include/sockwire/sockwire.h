@@ -8,3 +8,4 @@
 #include "sockwire/resolver.h"
 #include "sockwire/select.h"
 #include "sockwire/socket.h"
+#include "sockwire/stream.h"
