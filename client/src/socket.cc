@@ -16,6 +16,16 @@
 namespace sockwire {
 namespace {
 
+// The quick unary RPCs that take only a handle: HandleRequest in, Resp out.
+template <class Resp, class Rpc>
+Resp CallOnHandle(const internal::ClientImpl& impl, const std::string& handle, Rpc rpc) {
+  v1::HandleRequest req;
+  req.set_handle(handle);
+  Resp resp;
+  impl.Call(impl.quick(), [&](grpc::ClientContext* ctx) { return (impl.sockets().*rpc)(ctx, req, &resp); });
+  return resp;
+}
+
 using internal::ClientImpl;
 
 // Largest payload of one Send/Recv message. Bigger sends are split (send()
@@ -255,35 +265,20 @@ void Socket::close() {
 
 std::string Socket::detach() {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::DetachResponse resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().Detach(ctx, req, &resp);
-  });
-  handle_.clear();
-  return resp.handle().empty() ? req.handle() : resp.handle();
+  auto resp = CallOnHandle<v1::DetachResponse>(*impl_, handle_, &v1::SocketService::Stub::Detach);
+  std::string handle = std::exchange(handle_, std::string());
+  return resp.handle().empty() ? handle : resp.handle();
 }
 
 Socket Socket::dup() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::SocketInfo info;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().Dup(ctx, req, &info);
-  });
+  auto info = CallOnHandle<v1::SocketInfo>(*impl_, handle_, &v1::SocketService::Stub::Dup);
   return FromInfo(client(), info);
 }
 
 std::string Socket::share() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::ShareResponse resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().Share(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::ShareResponse>(*impl_, handle_, &v1::SocketService::Stub::Share);
   return resp.token();
 }
 
@@ -377,34 +372,19 @@ void Socket::shutdown(int how) {
 
 Address Socket::getsockname() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::Address resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().GetSockName(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::Address>(*impl_, handle_, &v1::SocketService::Stub::GetSockName);
   return sockwire::FromProto(resp);
 }
 
 Address Socket::getpeername() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::Address resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().GetPeerName(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::Address>(*impl_, handle_, &v1::SocketService::Stub::GetPeerName);
   return sockwire::FromProto(resp);
 }
 
 bool Socket::get_inheritable() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::InheritableResponse resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().GetInheritable(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::InheritableResponse>(*impl_, handle_, &v1::SocketService::Stub::GetInheritable);
   return resp.inheritable();
 }
 
@@ -519,23 +499,13 @@ void Socket::setsockopt(int level, int optname, std::nullptr_t, unsigned optlen)
 
 bool Socket::getblocking() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::BlockingResponse resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().GetBlocking(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::BlockingResponse>(*impl_, handle_, &v1::SocketService::Stub::GetBlocking);
   return resp.blocking();
 }
 
 std::optional<double> Socket::gettimeout() const {
   check_open();
-  v1::HandleRequest req;
-  req.set_handle(handle_);
-  v1::TimeoutResponse resp;
-  impl_->Call(impl_->quick(), [&](grpc::ClientContext* ctx) {
-    return impl_->sockets().GetTimeout(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::TimeoutResponse>(*impl_, handle_, &v1::SocketService::Stub::GetTimeout);
   return internal::FromTimeoutMode(resp.mode());
 }
 
@@ -939,12 +909,7 @@ Socket create_connection(const Client& client, const Address& address,
 
 Socket fromfd(const Client& client, const std::string& handle) {
   const auto& impl = client.impl();
-  v1::HandleRequest req;
-  req.set_handle(handle);
-  v1::SocketInfo info;
-  impl->Call(impl->quick(), [&](grpc::ClientContext* ctx) {
-    return impl->sockets().Attach(ctx, req, &info);
-  });
+  auto info = CallOnHandle<v1::SocketInfo>(*impl, handle, &v1::SocketService::Stub::Attach);
   return FromInfo(client, info);
 }
 
@@ -966,12 +931,7 @@ Socket fromshare(const Client& client, const std::string& token) {
 
 void close(const Client& client, const std::string& handle) {
   const auto& impl = client.impl();
-  v1::HandleRequest req;
-  req.set_handle(handle);
-  v1::Empty resp;
-  impl->Call(impl->quick(), [&](grpc::ClientContext* ctx) {
-    return impl->sockets().Close(ctx, req, &resp);
-  });
+  auto resp = CallOnHandle<v1::Empty>(*impl, handle, &v1::SocketService::Stub::Close);
 }
 
 }  // namespace sockwire
