@@ -293,11 +293,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
           eof_sent_ = true;
           have = true;
         }
-        // Credit for written bytes goes back with any frame, once half a
-        // window is pending, or once the write queue has drained: a client
-        // that waits for its credit to return knows its bytes are in the
-        // socket (the client's sendall relies on this).
-        if (grant_pending_ > 0 && (have || grant_pending_ >= kWindow / 2 || wq_.empty())) {
+        // Credit for written bytes rides on a frame we send anyway, or goes
+        // on its own once half a window is pending. Not on every drain: in
+        // an echo that would put a credit-only frame (and its write
+        // completion) in front of every reply. A client that waits for half
+        // a window to return knows those bytes are in the socket (the
+        // client's sendall relies on this).
+        if (grant_pending_ > 0 && (have || grant_pending_ >= kWindow / 2)) {
           out_.set_credit(out_.credit() + grant_pending_);
           client_credit_ += grant_pending_;
           grant_pending_ = 0;
