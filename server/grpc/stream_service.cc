@@ -7,10 +7,16 @@
 //   client -> socket: at most kWindow bytes queued (the client's write credit;
 //     a frame beyond it is a protocol error);
 //   socket -> client: at most one chunk read ahead plus one frame in flight.
+//
+// Payload bytes are not copied in user space: the method is registered raw
+// (grpc::ByteBuffer), received data is queued as references to gRPC's own
+// slices and written with sendmsg(), and socket data is recv()'d straight
+// into the slice that gRPC then sends (see frame_codec.h).
 #include "grpc/stream_service.h"
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <deque>
@@ -21,6 +27,7 @@
 #include "core/socket_entry.h"
 #include "data/hub.h"
 #include "grpc/call.h"
+#include "grpc/frame_codec.h"
 #include "sockwire/v1/stream.grpc.pb.h"
 
 namespace sockwire::server {
@@ -32,18 +39,14 @@ using grpc::CallbackServerContext;
 constexpr int64_t kWindow = 1 << 20;      // Client write window.
 constexpr int64_t kChunk = 256 << 10;     // Largest data frame we send.
 constexpr int64_t kMaxCredit = int64_t{1} << 40;
-
-// Per-thread receive buffer, allocated on first use (a static TLS array would
-// cost every gRPC thread its pages).
-char* Scratch() {
-  thread_local std::unique_ptr<char[]> buf;
-  if (!buf) buf.reset(new char[kChunk]);
-  return buf.get();
-}
+// Reads shorter than this are copied out of the receive buffer, which is then
+// reused; longer ones hand the buffer itself to gRPC.
+constexpr size_t kCopyBelow = 16 << 10;
+constexpr int kMaxIov = 64;
 
 bool WouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
-class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::StreamFrame> {
+class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(CallbackServerContext* ctx, core::Core& core, const std::string& bearer)
       : ctx_(ctx), core_(core) {
@@ -72,7 +75,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
           } else if (!ctx_->IsCancelled()) {
             want_shut_wr_ = true;  // WritesDone is a half-close.
           }
+        } else if (auto st = ParseFrame(in_, &frame_); !st.ok()) {
+          error_ = std::move(st);
         } else {
+          in_.Clear();
           if (!opened_) Open();
           if (opened_) Consume();
         }
@@ -132,7 +138,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   }
 
   void Open() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto e = core_.Lookup(call_, in_.handle());
+    auto e = core_.Lookup(call_, frame_.handle);
     if (!e.ok()) {
       error_ = e.status();
       return;
@@ -144,13 +150,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
 
   // Takes in the client's frame: credit, data, half-close.
   void Consume() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (in_.credit() < 0) {
+    if (frame_.credit < 0) {
       error_ = core::RequestError(absl::StatusCode::kInvalidArgument, "FLOW_CONTROL", "negative credit");
       return;
     }
-    credit_ = std::min(kMaxCredit, credit_ + in_.credit());
-    if (!in_.data().empty()) {
-      int64_t n = static_cast<int64_t>(in_.data().size());
+    credit_ = std::min(kMaxCredit, credit_ + frame_.credit);
+    if (frame_.data_size > 0) {
+      int64_t n = static_cast<int64_t>(frame_.data_size);
       if (n > client_credit_ || want_shut_wr_) {
         error_ = core::RequestError(absl::StatusCode::kResourceExhausted, "FLOW_CONTROL",
                                     want_shut_wr_ ? "data after shutdown_write"
@@ -158,20 +164,38 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
         return;
       }
       client_credit_ -= n;
-      wq_.push_back(std::move(*in_.mutable_data()));
+      for (auto& piece : frame_.data) wq_.push_back(std::move(piece));
     }
-    if (in_.shutdown_write()) want_shut_wr_ = true;
+    if (frame_.shutdown_write) want_shut_wr_ = true;
+    frame_ = InFrame();
   }
 
   // Writes queued client data to the socket. False when it must wait.
   bool SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (!wq_.empty()) {
-      const std::string& s = wq_.front();
-      ssize_t n = ::send(entry_->fd(), s.data() + woff_, s.size() - woff_, MSG_DONTWAIT | MSG_NOSIGNAL);
+      // One sendmsg() for as many queued pieces as fit (a 256 KiB frame
+      // arrives as many slices of gRPC's read buffers).
+      iovec iov[kMaxIov];
+      int cnt = 0;
+      for (auto it = wq_.begin(); it != wq_.end() && cnt < kMaxIov; ++it, ++cnt) {
+        size_t skip = cnt == 0 ? woff_ : 0;
+        iov[cnt].iov_base = const_cast<uint8_t*>(it->begin()) + skip;
+        iov[cnt].iov_len = it->size() - skip;
+      }
+      msghdr m{};
+      m.msg_iov = iov;
+      m.msg_iovlen = static_cast<size_t>(cnt);
+      ssize_t n = ::sendmsg(entry_->fd(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n >= 0) {
-        woff_ += static_cast<size_t>(n);
         grant_pending_ += n;
-        if (woff_ == s.size()) {
+        size_t left = static_cast<size_t>(n);
+        while (left > 0) {
+          size_t avail = wq_.front().size() - woff_;
+          if (left < avail) {
+            woff_ += left;
+            break;
+          }
+          left -= avail;
           wq_.pop_front();
           woff_ = 0;
         }
@@ -193,10 +217,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   // must wait.
   bool RecvLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (!eof_seen_ && !rbuf_full_ && credit_ > 0) {
-      char* buf = Scratch();
+      // spare_ is ours alone (freshly allocated or never handed out), so
+      // writing into it is safe.
+      if (spare_.size() == 0) spare_ = grpc::Slice(static_cast<size_t>(kChunk));
+      char* buf = const_cast<char*>(reinterpret_cast<const char*>(spare_.begin()));
       ssize_t n = ::recv(entry_->fd(), buf, static_cast<size_t>(std::min(credit_, kChunk)), MSG_DONTWAIT);
       if (n > 0) {
-        rbuf_.assign(buf, static_cast<size_t>(n));
+        size_t got = static_cast<size_t>(n);
+        if (got < kCopyBelow) {
+          rbuf_ = grpc::Slice(buf, got);
+        } else {
+          rbuf_ = spare_.sub(0, got);  // gRPC sends from it; allocate anew.
+          spare_ = grpc::Slice();
+        }
         rbuf_full_ = true;
         credit_ -= n;
       } else if (n == 0) {
@@ -267,29 +300,27 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
       if (error_) {
         if (!error_sent_) {
           error_sent_ = true;
-          out_.Clear();
-          *out_.mutable_error() = ToErrorDetail(*error_);
+          out_ = BuildErrorFrame(ToErrorDetail(*error_));
           writing_ = true;
           act->write = true;
         }
       } else if (opened_) {
         bool have = false;
-        out_.Clear();
+        int64_t credit = 0;
+        bool eof = false;
+        std::optional<grpc::Slice> data;
         if (!first_sent_) {
           first_sent_ = true;
-          out_.set_credit(kWindow);
+          credit = kWindow;
           have = true;
         }
         if (rbuf_full_) {
-          // Swap, not move: both buffers keep their capacity, so steady
-          // streaming allocates nothing (256 KiB buffers would otherwise be
-          // mmap'd, faulted in and unmapped per chunk).
-          out_.mutable_data()->swap(rbuf_);
-          rbuf_.clear();
+          data = std::move(rbuf_);
+          rbuf_ = grpc::Slice();
           rbuf_full_ = false;
           have = true;
         } else if (eof_seen_ && !eof_sent_) {
-          out_.set_eof(true);
+          eof = true;
           eof_sent_ = true;
           have = true;
         }
@@ -300,12 +331,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
         // a window to return knows those bytes are in the socket (the
         // client's sendall relies on this).
         if (grant_pending_ > 0 && (have || grant_pending_ >= kWindow / 2)) {
-          out_.set_credit(out_.credit() + grant_pending_);
+          credit += grant_pending_;
           client_credit_ += grant_pending_;
           grant_pending_ = 0;
           have = true;
         }
         if (have) {
+          out_ = BuildFrame(credit, eof, data ? &*data : nullptr);
           writing_ = true;
           act->write = true;
           // Read the next chunk while this frame is in flight.
@@ -333,8 +365,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   core::Core& core_;
   core::CallContext call_;
   // Read/written by gRPC while reading_/writing_; otherwise under mu_.
-  v1::StreamFrame in_;
-  v1::StreamFrame out_;
+  grpc::ByteBuffer in_;
+  grpc::ByteBuffer out_;
+  InFrame frame_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex mu_;
   int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's (OnDone) + the loop wait's.
@@ -350,7 +383,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   bool error_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
   // Client -> socket.
-  std::deque<std::string> wq_ ABSL_GUARDED_BY(mu_);
+  // Pieces of received frames (references into gRPC's buffers).
+  std::deque<grpc::Slice> wq_ ABSL_GUARDED_BY(mu_);
   size_t woff_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t client_credit_ ABSL_GUARDED_BY(mu_) = kWindow;
   int64_t grant_pending_ ABSL_GUARDED_BY(mu_) = 0;
@@ -359,17 +393,24 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamFrame, v1::
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;
   // Socket -> client.
   int64_t credit_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string rbuf_ ABSL_GUARDED_BY(mu_);
+  grpc::Slice rbuf_ ABSL_GUARDED_BY(mu_);   // The next frame's data.
+  grpc::Slice spare_ ABSL_GUARDED_BY(mu_);  // Receive buffer, reused when copied from.
   bool rbuf_full_ ABSL_GUARDED_BY(mu_) = false;
   bool eof_seen_ ABSL_GUARDED_BY(mu_) = false;
   bool eof_sent_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class StreamServiceImpl final : public v1::StreamService::CallbackService {
+// Stream is raw (ByteBuffer) so payloads are not copied; the other two
+// methods are ordinary callback methods.
+using StreamServiceBase = v1::StreamService::WithRawCallbackMethod_Stream<
+    v1::StreamService::WithCallbackMethod_OpenDataChannel<
+        v1::StreamService::WithCallbackMethod_TakeDescriptor<v1::StreamService::Service>>>;
+
+class StreamServiceImpl final : public StreamServiceBase {
  public:
   StreamServiceImpl(core::Core& core, std::string token) : core_(core), token_(std::move(token)) {}
 
-  grpc::ServerBidiReactor<v1::StreamFrame, v1::StreamFrame>* Stream(CallbackServerContext* ctx) override {
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(CallbackServerContext* ctx) override {
     return new StreamReactor(ctx, core_, token_);
   }
 
