@@ -136,6 +136,10 @@ class Core {
   // A Hold stream started / ended (ending starts the grace period).
   void HoldSession(const std::shared_ptr<Session>& s);
   void ReleaseSession(const std::shared_ptr<Session>& s);
+  // A data stream or relay started / ended: the session lives while one runs
+  // (a long transfer needs no lease renewals).
+  void PinSession(const std::shared_ptr<Session>& s);
+  void UnpinSession(const std::shared_ptr<Session>& s);
   // Ends the session now; returns how many sockets were closed.
   int CloseSession(const std::shared_ptr<Session>& s);
   size_t session_count() const;

@@ -106,6 +106,9 @@ class Conn final {
   bool sock_registered_ = false;
   std::string line_;
   std::shared_ptr<core::SocketEntry> entry_;
+  // Pinned while relaying: a long transfer keeps its session alive.
+  std::shared_ptr<core::Session> redeemed_session_;
+  std::shared_ptr<core::Session> session_;
   int pipes_[2][2];
   Dir dirs_[2];
 };
@@ -211,6 +214,7 @@ class Worker {
 };
 
 Conn::~Conn() {
+  if (session_) w_->core().UnpinSession(session_);
   if (sock_registered_ && entry_) epoll_ctl(w_->epfd(), EPOLL_CTL_DEL, entry_->fd(), nullptr);
   CloseFd(fd_);
   for (auto& p : pipes_) {
@@ -292,6 +296,7 @@ void Conn::Handshake() {
   auto r = data::Hub::For(w_->core()).Redeem(token);
   if (!r.ok()) return Fail(std::string(r.status().message()));
   entry_ = std::move(r->entry);
+  redeemed_session_ = std::move(r->session);
   if (r->kind == data::TokenKind::kDescriptor) {
     if (!unix_conn_) return Fail("descriptors are only passed over the unix data listener");
     char ok[] = "OK\n";
@@ -340,6 +345,10 @@ bool Conn::StartRelay() {
   if (::send(fd_, ok, 3, MSG_DONTWAIT | MSG_NOSIGNAL) != 3) {
     dead_ = true;
     return false;
+  }
+  if (redeemed_session_) {
+    session_ = std::move(redeemed_session_);
+    w_->core().PinSession(session_);
   }
   dirs_[0] = Dir{fd_, entry_->fd(), pipes_[0][0], pipes_[0][1], 0, false, false, false};
   dirs_[1] = Dir{entry_->fd(), fd_, pipes_[1][0], pipes_[1][1], 0, false, false, true};

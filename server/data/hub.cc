@@ -21,7 +21,8 @@ Hub& Hub::For(const core::Core& core) {
   return *h;
 }
 
-std::string Hub::Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind) {
+std::string Hub::Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind,
+                       std::shared_ptr<core::Session> session) {
   unsigned char raw[16];
   // getrandom(2): the kernel CSPRNG; 16 bytes never block after boot.
   size_t got = 0;
@@ -38,7 +39,7 @@ std::string Hub::Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind)
   auto now = core::Clock::now();
   absl::MutexLock lock(&mu_);
   ExpireLocked(now);
-  tokens_[t] = Pending{std::move(entry), kind, now + kTokenTtl};
+  tokens_[t] = Pending{std::move(entry), kind, std::move(session), now + kTokenTtl};
   return t;
 }
 
@@ -51,7 +52,7 @@ absl::StatusOr<Redeemed> Hub::Redeem(std::string_view token) {
     return core::RequestError(absl::StatusCode::kNotFound, "UNKNOWN_TOKEN",
                               "data-channel token unknown, already used or expired");
   }
-  Redeemed r{std::move(it->second.entry), it->second.kind};
+  Redeemed r{std::move(it->second.entry), it->second.kind, std::move(it->second.session)};
   tokens_.erase(it);
   if (r.entry->closed()) {
     return core::RequestError(absl::StatusCode::kNotFound, "UNKNOWN_HANDLE", "the socket was closed");

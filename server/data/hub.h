@@ -21,6 +21,8 @@ enum class TokenKind { kRelay, kDescriptor };
 struct Redeemed {
   std::shared_ptr<core::SocketEntry> entry;
   TokenKind kind;
+  // The session that asked for the token (a relay pins it while it runs).
+  std::shared_ptr<core::Session> session;
 };
 
 class Hub {
@@ -29,7 +31,8 @@ class Hub {
   static Hub& For(const core::Core& core);
 
   // A fresh 128-bit token for `entry`, valid once, for 30 seconds.
-  std::string Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind);
+  std::string Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind,
+                    std::shared_ptr<core::Session> session);
   // Consumes the token. NOT_FOUND when unknown, used or expired.
   absl::StatusOr<Redeemed> Redeem(std::string_view token);
 
@@ -42,6 +45,7 @@ class Hub {
   struct Pending {
     std::shared_ptr<core::SocketEntry> entry;
     TokenKind kind;
+    std::shared_ptr<core::Session> session;
     core::Clock::time_point expires;
   };
   void ExpireLocked(core::Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -113,7 +113,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     Perform(act);
   }
 
-  void OnDone() override { Unref(); }
+  void OnDone() override {
+    if (pinned_) core_.UnpinSession(call_.session);
+    Unref();
+  }
 
  private:
   struct Actions {
@@ -145,6 +148,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     entry_ = *std::move(e);
     opened_ = true;
+    core_.PinSession(call_.session);
+    pinned_ = true;
     rtok_ = std::make_shared<core::CancelToken>();
   }
 
@@ -379,6 +384,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::shared_ptr<core::SocketEntry> entry_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<core::CancelToken> rtok_;
   bool armed_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once under mu_ (Open), read in OnDone after every other callback.
+  bool pinned_ = false;
   std::optional<absl::Status> error_ ABSL_GUARDED_BY(mu_);
   bool error_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
@@ -451,7 +458,7 @@ class StreamServiceImpl final : public StreamServiceBase {
         return core::RequestError(absl::StatusCode::kFailedPrecondition, "NO_UNIX_DATA_LISTENER",
                                   "descriptor passing needs a unix: --data-listen address");
       }
-      p->set_token(hub.Issue(*std::move(e), kind));
+      p->set_token(hub.Issue(*std::move(e), kind, call->session));
       p->set_address(address);
       return absl::OkStatus();
     }());

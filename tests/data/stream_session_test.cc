@@ -1,0 +1,218 @@
+// The stream path's framing and its effect on sessions, against a real
+// sockwired: malformed frames are refused in-band, and a data stream or relay
+// keeps a lease-only session alive for as long as it runs.
+#include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "daemon_process.h"
+#include "sockwire/v1/socket.grpc.pb.h"
+#include "sockwire/v1/stream.grpc.pb.h"
+
+namespace sockwire::testing {
+namespace {
+
+namespace v1 = sockwire::v1;
+using std::chrono::milliseconds;
+
+class Listener {
+ public:
+  Listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+    socklen_t len = sizeof sin;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    listen(fd_, 4);
+  }
+  ~Listener() { ::close(fd_); }
+  int port() const { return port_; }
+  int Accept() { return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
+
+ private:
+  int fd_;
+  int port_;
+};
+
+std::string Dial(v1::SocketService::Stub& s, const std::string& session, int port) {
+  v1::CreateConnectionRequest q;
+  q.mutable_address()->mutable_inet()->set_host("127.0.0.1");
+  q.mutable_address()->mutable_inet()->set_port(static_cast<uint32_t>(port));
+  v1::SocketInfo info;
+  auto ctx = SessionContext(session);
+  auto st = s.CreateConnection(ctx.get(), q, &info);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return info.handle();
+}
+
+grpc::StatusCode GetSockNameCode(v1::SocketService::Stub& s, const std::string& session,
+                                 const std::string& handle) {
+  v1::HandleRequest q;
+  q.set_handle(handle);
+  v1::Address a;
+  auto ctx = SessionContext(session);
+  return s.GetSockName(ctx.get(), q, &a).error_code();
+}
+
+std::string RecvExactly(int fd, size_t n) {
+  std::string got(n, '\0');
+  size_t off = 0;
+  while (off < n) {
+    ssize_t k = ::recv(fd, &got[off], n - off, 0);
+    if (k <= 0) break;
+    off += static_cast<size_t>(k);
+  }
+  got.resize(off);
+  return got;
+}
+
+// Polls until the session is gone (its lease ran out), for up to 10 s.
+bool SessionEnds(v1::SocketService::Stub& s, const std::string& session, const std::string& handle) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    // Each call would renew the lease: poll from another session's point of
+    // view is impossible, so poll slowly enough for the 300 ms lease to lapse.
+    std::this_thread::sleep_for(milliseconds(500));
+    if (GetSockNameCode(s, session, handle) == grpc::StatusCode::UNAUTHENTICATED) return true;
+  }
+  return false;
+}
+
+TEST(StreamFraming, MalformedFrameIsRefusedInBand) {
+  DaemonProcess d;
+  auto ch = d.NewChannel();
+  std::string session = OpenSession(ch);
+  grpc::GenericStub stub(ch);
+  grpc::CompletionQueue cq;
+  auto ctx = SessionContext(session);
+  auto call = stub.PrepareCall(ctx.get(), "/sockwire.v1.StreamService/Stream", &cq);
+  void* tag;
+  bool ok;
+  auto next = [&](void* want) {
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(tag, want);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(next(reinterpret_cast<void*>(1)));
+  // Field 2 (data) claims 100 bytes; 3 follow.
+  const char bad[] = "\x12\x64xyz";
+  grpc::Slice s(bad, sizeof bad - 1);
+  grpc::ByteBuffer out(&s, 1);
+  call->Write(out, reinterpret_cast<void*>(2));
+  next(reinterpret_cast<void*>(2));
+  grpc::ByteBuffer in;
+  v1::StreamFrame frame;
+  bool saw_error = false;
+  for (;;) {
+    call->Read(&in, reinterpret_cast<void*>(3));
+    if (!next(reinterpret_cast<void*>(3))) break;
+    std::vector<grpc::Slice> parts;
+    ASSERT_TRUE(in.Dump(&parts).ok());
+    std::string bytes;
+    for (auto& p : parts) bytes.append(reinterpret_cast<const char*>(p.begin()), p.size());
+    ASSERT_TRUE(frame.ParseFromString(bytes));
+    if (frame.has_error()) {
+      saw_error = true;
+      EXPECT_EQ(frame.error().reason(), "MALFORMED_FRAME");
+    }
+  }
+  grpc::Status st;
+  call->Finish(&st, reinterpret_cast<void*>(4));
+  next(reinterpret_cast<void*>(4));
+  EXPECT_TRUE(saw_error);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST(StreamSession, OpenStreamKeepsLeaseOnlySessionAlive) {
+  DaemonProcess d({"--session-lease=300ms", "--session-grace=100ms"});
+  auto ch = d.NewChannel();
+  auto sockets = v1::SocketService::NewStub(ch);
+  auto streams = v1::StreamService::NewStub(ch);
+  std::string session = OpenSession(ch);
+  Listener peer;
+  std::string h = Dial(*sockets, session, peer.port());
+  int pfd = peer.Accept();
+  ASSERT_GE(pfd, 0);
+  {
+    auto ctx = SessionContext(session, 30000);
+    auto rw = streams->Stream(ctx.get());
+    v1::StreamFrame f;
+    f.set_handle(h);
+    ASSERT_TRUE(rw->Write(f));
+    ASSERT_TRUE(rw->Read(&f));  // The write window: the stream is open.
+    // Several leases pass with no call on the session but the stream.
+    std::this_thread::sleep_for(milliseconds(1200));
+    f.Clear();
+    f.set_data("still here");
+    ASSERT_TRUE(rw->Write(f));
+    EXPECT_EQ(RecvExactly(pfd, 10), "still here");
+    EXPECT_EQ(GetSockNameCode(*sockets, session, h), grpc::StatusCode::OK);
+    ctx->TryCancel();
+    rw->Finish();
+  }
+  // Without the stream the lease runs out as usual.
+  EXPECT_TRUE(SessionEnds(*sockets, session, h));
+  ::close(pfd);
+}
+
+TEST(StreamSession, RelayKeepsLeaseOnlySessionAlive) {
+  char tmpl[] = "/tmp/sockwire-pin-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  DaemonProcess d({"--session-lease=300ms", "--session-grace=100ms", "--data-listen=unix:" + dir + "/data.sock"});
+  auto ch = d.NewChannel();
+  auto sockets = v1::SocketService::NewStub(ch);
+  auto streams = v1::StreamService::NewStub(ch);
+  std::string session = OpenSession(ch);
+  Listener peer;
+  std::string h = Dial(*sockets, session, peer.port());
+  int pfd = peer.Accept();
+  ASSERT_GE(pfd, 0);
+  v1::DataChannelRequest q;
+  q.set_handle(h);
+  v1::DataChannelResponse r;
+  auto ctx = SessionContext(session);
+  auto st = streams->OpenDataChannel(ctx.get(), q, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(r.address().rfind("unix:", 0), 0u) << r.address();
+  int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::string path = r.address().substr(5);
+  ASSERT_LT(path.size(), sizeof sun.sun_path);
+  memcpy(sun.sun_path, path.data(), path.size());
+  ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+  std::string line = r.token() + "\n";
+  ASSERT_EQ(::send(c, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
+  ASSERT_EQ(RecvExactly(c, 3), "OK\n");
+  std::this_thread::sleep_for(milliseconds(1200));
+  ASSERT_EQ(::send(c, "relay", 5, MSG_NOSIGNAL), 5);
+  EXPECT_EQ(RecvExactly(pfd, 5), "relay");
+  EXPECT_EQ(GetSockNameCode(*sockets, session, h), grpc::StatusCode::OK);
+  // Both ends close: the relay ends, and the lease runs out as usual.
+  ::close(c);
+  ::close(pfd);
+  EXPECT_TRUE(SessionEnds(*sockets, session, h));
+  std::string rm = "rm -rf " + dir;
+  ASSERT_EQ(system(rm.c_str()), 0);
+}
+
+}  // namespace
+}  // namespace sockwire::testing
