@@ -2,6 +2,7 @@
 // helpers every RPC wrapper uses.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -75,6 +76,12 @@ class ClientImpl {
   v1::StreamService::Stub& streams() const { return *streams_; }
   const std::string& target() const { return target_; }
   const std::string& session() const { return session_; }
+  const ClientOptions& options() const { return options_; }
+
+  // ClientOptions::local_descriptors: set once the daemon refused to pass a
+  // descriptor, so that further sockets do not ask again. Shared by threads.
+  bool local_refused() const { return local_refused_.load(std::memory_order_relaxed); }
+  void set_local_refused() const { local_refused_.store(true, std::memory_order_relaxed); }
 
  private:
   std::string target_;
@@ -86,6 +93,7 @@ class ClientImpl {
   std::unique_ptr<v1::StreamService::Stub> streams_;
   std::string session_;
   std::unique_ptr<HoldReactor> hold_;
+  mutable std::atomic<bool> local_refused_{false};
 };
 
 // Sends whole confirmed batches of `data` over `s` (opened with read window

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "internal.h"
+#include "local_io.h"
 #include "sockwire/proto_convert.h"
 
 namespace sockwire {
@@ -159,6 +160,39 @@ Socket FromInfo(const Client& client, const v1::SocketInfo& info) {
                 internal::FromTimeoutMode(info.timeout()));
 }
 
+// Ancillary data as a control buffer for sendmsg (zeroed: padding included).
+std::vector<char> PackControl(const std::vector<Ancillary>& ancdata) {
+  std::size_t total = 0;
+  for (const auto& a : ancdata) total += CMSG_SPACE(a.data.size());
+  std::vector<char> control(total);
+  std::size_t off = 0;
+  for (const auto& a : ancdata) {
+    cmsghdr c{};
+    c.cmsg_len = CMSG_LEN(a.data.size());
+    c.cmsg_level = a.level;
+    c.cmsg_type = a.type;
+    std::memcpy(control.data() + off, &c, sizeof c);
+    std::memcpy(control.data() + off + CMSG_LEN(0), a.data.data(), a.data.size());
+    off += CMSG_SPACE(a.data.size());
+  }
+  return control;
+}
+
+// The ancillary messages recvmsg left in `m`'s control buffer (a truncated
+// last one keeps what arrived, as Python's recvmsg does).
+std::vector<Ancillary> UnpackControl(msghdr& m) {
+  std::vector<Ancillary> out;
+  if (m.msg_controllen == 0) return out;
+  const char* end = static_cast<const char*>(m.msg_control) + m.msg_controllen;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    const char* data = reinterpret_cast<const char*>(CMSG_DATA(c));
+    std::size_t n = c->cmsg_len >= CMSG_LEN(0) ? c->cmsg_len - CMSG_LEN(0) : 0;
+    n = std::min<std::size_t>(n, static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, end - data)));
+    out.push_back(Ancillary{c->cmsg_level, c->cmsg_type, std::string(data, n)});
+  }
+  return out;
+}
+
 // Python gives sockets it wraps (accept, socketpair) the default timeout.
 void ApplyDefaultTimeout(Socket& s, std::optional<double> current) {
   std::optional<double> wanted = getdefaulttimeout();
@@ -224,7 +258,9 @@ Socket::Socket(Socket&& other) noexcept
       family_(other.family_),
       type_(other.type_),
       proto_(other.proto_),
-      timeout_(other.timeout_) {}
+      timeout_(other.timeout_),
+      local_fd_(std::move(other.local_fd_)),
+      local_tried_(other.local_tried_) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
   if (this != &other) {
@@ -238,6 +274,8 @@ Socket& Socket::operator=(Socket&& other) noexcept {
     type_ = other.type_;
     proto_ = other.proto_;
     timeout_ = other.timeout_;
+    local_fd_ = std::move(other.local_fd_);
+    local_tried_ = other.local_tried_;
   }
   return *this;
 }
@@ -254,6 +292,9 @@ std::optional<double> Socket::wait_deadline() const {
 }
 
 void Socket::close() {
+  // First: while this process holds the descriptor, the daemon's close
+  // would leave the socket open.
+  local_fd_.reset();
   if (handle_.empty()) return;
   v1::HandleRequest req;
   req.set_handle(std::exchange(handle_, std::string()));
@@ -266,6 +307,7 @@ void Socket::close() {
 std::string Socket::detach() {
   check_open();
   auto resp = CallOnHandle<v1::DetachResponse>(*impl_, handle_, &v1::SocketService::Stub::Detach);
+  local_fd_.reset();
   std::string handle = std::exchange(handle_, std::string());
   return resp.handle().empty() ? handle : resp.handle();
 }
@@ -551,10 +593,47 @@ long Socket::ioctl(unsigned long request) const {
   return static_cast<long>(resp.value());
 }
 
+// ---------------------------------------------------------------- local fast path
+
+void Socket::use_local_descriptor() {
+  check_open();
+  if (local_fd_) return;
+  internal::Presented taken = internal::Present(*impl_, handle_, /*descriptor=*/true);
+  // The mirror may be stale (fromfd, a mode set before this Socket existed);
+  // the local path enforces the mode itself, so read it once.
+  timeout_ = gettimeout();
+  local_fd_ = std::move(taken.descriptor);
+}
+
+int Socket::data_fd() {
+  if (local_fd_ || local_tried_ || !impl_->options().local_descriptors ||
+      impl_->local_refused()) {
+    return local_fd_.get();
+  }
+  local_tried_ = true;
+  try {
+    use_local_descriptor();
+  } catch (const error& e) {
+    // The daemon's configuration (or where it runs) will not change for the
+    // next socket: stop asking. Anything else (e.g. a closed handle) is
+    // reported by the RPC the caller makes next.
+    const std::string& reason = e.info().reason;
+    if (reason == "FD_PASSING_DISABLED" || reason == "NO_DATA_LISTENER" ||
+        reason == "NO_UNIX_DATA_LISTENER" || reason == "DATA_LISTENER_UNREACHABLE") {
+      impl_->set_local_refused();
+    }
+  }
+  return local_fd_.get();
+}
+
 // ---------------------------------------------------------------- sending
 
 std::size_t Socket::send(std::string_view data, int flags) {
   check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    return static_cast<std::size_t>(internal::SendLocal(fd, data.data(), data.size(), flags,
+                                                        internal::IoDeadline(timeout_, flags)));
+  }
   v1::SendRequest req;
   req.set_handle(handle_);
   req.set_data(std::string(data.substr(0, kMaxChunk)));
@@ -577,6 +656,10 @@ ByteStream Socket::stream() const {
 
 void Socket::sendall(std::string_view data, int flags) {
   check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    internal::SendAllLocal(fd, data, flags, internal::IoDeadline(timeout_, flags));
+    return;
+  }
   if (data.size() >= kBulkThreshold && bulk_streamable(flags)) {
     // Read window 0: the daemon never reads the socket for this stream.
     ByteStream bulk(impl_, handle_, wait_deadline(), 0);
@@ -607,6 +690,18 @@ std::size_t Socket::sendto(std::string_view data, const Address& address) {
 
 std::size_t Socket::sendto(std::string_view data, int flags, const Address& address) {
   check_open();
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (int fd = data_fd(); fd >= 0 && internal::ToSockaddr(address, family_, &sa, &len)) {
+    iovec iov{const_cast<char*>(data.data()), data.size()};
+    msghdr m{};
+    m.msg_name = &sa;
+    m.msg_namelen = len;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    return static_cast<std::size_t>(
+        internal::SendMsgLocal(fd, m, flags, internal::IoDeadline(timeout_, flags)));
+  }
   v1::SendToRequest req;
   req.set_handle(handle_);
   req.set_data(std::string(data));
@@ -623,6 +718,27 @@ std::size_t Socket::sendmsg(const std::vector<std::string_view>& buffers,
                             const std::vector<Ancillary>& ancdata, int flags,
                             const std::optional<Address>& address) {
   check_open();
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (int fd = data_fd();
+      fd >= 0 && (!address || internal::ToSockaddr(*address, family_, &sa, &len))) {
+    std::vector<iovec> iov;
+    for (auto b : buffers) iov.push_back(iovec{const_cast<char*>(b.data()), b.size()});
+    std::vector<char> control = PackControl(ancdata);
+    msghdr m{};
+    if (address) {
+      m.msg_name = &sa;
+      m.msg_namelen = len;
+    }
+    m.msg_iov = iov.data();
+    m.msg_iovlen = iov.size();
+    if (!control.empty()) {
+      m.msg_control = control.data();
+      m.msg_controllen = control.size();
+    }
+    return static_cast<std::size_t>(
+        internal::SendMsgLocal(fd, m, flags, internal::IoDeadline(timeout_, flags)));
+  }
   v1::SendMsgRequest req;
   req.set_handle(handle_);
   for (auto b : buffers) req.add_buffers(std::string(b));
@@ -649,6 +765,23 @@ std::size_t Socket::sendfile(std::istream& file, std::size_t offset,
   }
   if (offset != 0) file.seekg(static_cast<std::streamoff>(offset));
   if (!file) throw error(EINVAL, "cannot seek file to offset");
+  if (int fd = data_fd(); fd >= 0) {
+    // The socket timeout bounds the whole call, as on the RPC path.
+    internal::IoDeadline deadline(timeout_);
+    std::vector<char> chunk(1 << 16);
+    std::size_t total = 0;
+    while (!count || total < *count) {
+      std::size_t want = chunk.size();
+      if (count) want = std::min(want, *count - total);
+      file.read(chunk.data(), static_cast<std::streamsize>(want));
+      auto got = static_cast<std::size_t>(file.gcount());
+      if (got == 0) break;
+      internal::SendAllLocal(fd, std::string_view(chunk.data(), got), 0, deadline);
+      total += got;
+      if (got < want) break;
+    }
+    return total;
+  }
   // Chunks of kBulkThreshold: the first full one opens the byte stream (so a
   // small file costs no stream); the stream sends whole confirmed batches and
   // what is left of a chunk goes by unary SendAll, in order.
@@ -685,6 +818,15 @@ std::size_t Socket::sendfile(const std::string& path, std::size_t offset,
 
 std::string Socket::recv(std::size_t bufsize, int flags) {
   check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    if (bufsize == 0) return std::string();  // Python returns b'' without a syscall.
+    std::string out(std::min(bufsize, kMaxChunk), '\0');
+    ssize_t n = internal::RecvLocal(fd, out.data(), out.size(), flags,
+                                    internal::IoDeadline(timeout_, flags));
+    // MSG_TRUNC may report a longer datagram than the buffer held.
+    out.resize(std::min(static_cast<std::size_t>(n), out.size()));
+    return out;
+  }
   v1::RecvRequest req;
   req.set_handle(handle_);
   req.set_bufsize(static_cast<std::int64_t>(std::min(bufsize, kMaxChunk)));
@@ -698,6 +840,12 @@ std::string Socket::recv(std::size_t bufsize, int flags) {
 
 std::pair<std::string, Address> Socket::recvfrom(std::size_t bufsize, int flags) {
   check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    std::string out(std::min(bufsize, kMaxChunk), '\0');
+    auto [n, address] = recvfrom_local(fd, out.data(), out.size(), flags);
+    out.resize(std::min(n, out.size()));
+    return {std::move(out), std::move(address)};
+  }
   v1::RecvRequest req;
   req.set_handle(handle_);
   req.set_bufsize(static_cast<std::int64_t>(std::min(bufsize, kMaxChunk)));
@@ -711,6 +859,18 @@ std::pair<std::string, Address> Socket::recvfrom(std::size_t bufsize, int flags)
 
 RecvMsgResult Socket::recvmsg(std::size_t bufsize, std::size_t ancbufsize, int flags) {
   check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    RecvMsgResult out;
+    out.data.resize(std::min(bufsize, kMaxChunk));
+    std::span<std::byte> whole(reinterpret_cast<std::byte*>(out.data.data()), out.data.size());
+    RecvMsgIntoResult got = recvmsg_local(fd, std::span<const std::span<std::byte>>(&whole, 1),
+                                          ancbufsize, flags);
+    out.data.resize(std::min(got.nbytes, out.data.size()));
+    out.ancdata = std::move(got.ancdata);
+    out.msg_flags = got.msg_flags;
+    out.address = std::move(got.address);
+    return out;
+  }
   v1::RecvMsgRequest req;
   req.set_handle(handle_);
   req.set_bufsize(static_cast<std::int64_t>(std::min(bufsize, kMaxChunk)));
@@ -736,6 +896,14 @@ std::size_t IntoSize(std::size_t buffer_size, std::size_t nbytes) {
 }  // namespace
 
 std::size_t Socket::recv_into(std::span<std::byte> buffer, std::size_t nbytes, int flags) {
+  check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    // Straight into the caller's buffer: no copy on this path.
+    std::size_t n = IntoSize(buffer.size(), nbytes);
+    if (n == 0) return 0;
+    return static_cast<std::size_t>(internal::RecvLocal(fd, buffer.data(), n, flags,
+                                                        internal::IoDeadline(timeout_, flags)));
+  }
   std::string data = recv(IntoSize(buffer.size(), nbytes), flags);
   std::memcpy(buffer.data(), data.data(), std::min(data.size(), buffer.size()));
   return data.size();
@@ -747,6 +915,10 @@ std::size_t Socket::recv_into(std::span<char> buffer, std::size_t nbytes, int fl
 
 std::pair<std::size_t, Address> Socket::recvfrom_into(std::span<std::byte> buffer,
                                                       std::size_t nbytes, int flags) {
+  check_open();
+  if (int fd = data_fd(); fd >= 0) {
+    return recvfrom_local(fd, buffer.data(), IntoSize(buffer.size(), nbytes), flags);
+  }
   auto [data, address] = recvfrom(IntoSize(buffer.size(), nbytes), flags);
   std::memcpy(buffer.data(), data.data(), std::min(data.size(), buffer.size()));
   return {data.size(), std::move(address)};
@@ -759,6 +931,8 @@ std::pair<std::size_t, Address> Socket::recvfrom_into(std::span<char> buffer,
 
 RecvMsgIntoResult Socket::recvmsg_into(std::span<const std::span<std::byte>> buffers,
                                        std::size_t ancbufsize, int flags) {
+  check_open();
+  if (int fd = data_fd(); fd >= 0) return recvmsg_local(fd, buffers, ancbufsize, flags);
   std::size_t total = 0;
   for (const auto& b : buffers) total += b.size();
   RecvMsgResult msg = recvmsg(total, ancbufsize, flags);
@@ -774,6 +948,44 @@ RecvMsgIntoResult Socket::recvmsg_into(std::span<const std::span<std::byte>> buf
   out.ancdata = std::move(msg.ancdata);
   out.msg_flags = msg.msg_flags;
   out.address = std::move(msg.address);
+  return out;
+}
+
+std::pair<std::size_t, Address> Socket::recvfrom_local(int fd, void* p, std::size_t n,
+                                                       int flags) {
+  sockaddr_storage sa{};
+  iovec iov{p, n};
+  msghdr m{};
+  m.msg_name = &sa;
+  m.msg_namelen = sizeof sa;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  ssize_t got = internal::RecvMsgLocal(fd, &m, flags, internal::IoDeadline(timeout_, flags));
+  return {static_cast<std::size_t>(got), internal::FromSockaddr(sa, m.msg_namelen)};
+}
+
+RecvMsgIntoResult Socket::recvmsg_local(int fd, std::span<const std::span<std::byte>> buffers,
+                                        std::size_t ancbufsize, int flags) {
+  std::vector<iovec> iov;
+  for (const auto& b : buffers) iov.push_back(iovec{b.data(), b.size()});
+  // cmsghdr-aligned storage for the control buffer.
+  std::vector<cmsghdr> control((ancbufsize + sizeof(cmsghdr) - 1) / sizeof(cmsghdr));
+  sockaddr_storage sa{};
+  msghdr m{};
+  m.msg_name = &sa;
+  m.msg_namelen = sizeof sa;
+  m.msg_iov = iov.data();
+  m.msg_iovlen = iov.size();
+  if (ancbufsize > 0) {
+    m.msg_control = control.data();
+    m.msg_controllen = ancbufsize;
+  }
+  ssize_t got = internal::RecvMsgLocal(fd, &m, flags, internal::IoDeadline(timeout_, flags));
+  RecvMsgIntoResult out;
+  out.nbytes = static_cast<std::size_t>(got);
+  out.ancdata = UnpackControl(m);
+  out.msg_flags = m.msg_flags;
+  out.address = internal::FromSockaddr(sa, m.msg_namelen);
   return out;
 }
 

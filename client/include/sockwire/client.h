@@ -36,6 +36,14 @@ struct ClientOptions {
   // Extra time granted past a socket's own timeout before the client gives
   // up on a waiting call (the daemon enforces the socket timeout itself).
   std::chrono::milliseconds timeout_margin{5000};
+  // Local fast path: when true, each Socket takes its real descriptor from
+  // the daemon (Socket::use_local_descriptor) at its first send/recv-family
+  // call and does its I/O natively from then on. Needs a daemon on this host
+  // with --allow-fd-passing and a unix: --data-listen. When the daemon
+  // refuses (or its data listener cannot be reached), the Client remembers
+  // and its sockets keep using RPCs, silently; call use_local_descriptor()
+  // yourself to get the error.
+  bool local_descriptors = false;
 };
 
 class Client {

@@ -14,6 +14,14 @@
 //
 // Bytes are carried in std::string (like Python's bytes) and taken as
 // std::string_view.
+//
+// Local fast path: on the daemon's host, use_local_descriptor() (or
+// ClientOptions::local_descriptors) gives the Socket the socket's real
+// descriptor, and the data calls (send, sendall, sendto, sendmsg, sendfile,
+// recv, recvfrom, recvmsg and their _into forms) become syscalls on it, with
+// the same timeout semantics and exceptions. Everything else (connect,
+// accept, options, addresses, timeouts, shutdown, ...) still goes through the
+// daemon, which acts on the same socket.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +41,7 @@
 #include "sockwire/errors.h"
 #include "sockwire/helpers.h"
 #include "sockwire/stream.h"
+#include "sockwire/unique_fd.h"
 
 namespace sockwire {
 
@@ -87,10 +96,12 @@ class Socket {
   // 0 on success, else the errno (EINPROGRESS in non-blocking mode).
   int connect_ex(const Address& address);
   void shutdown(int how);
-  // Closes the handle; a closed socket's close() does nothing.
+  // Closes the local descriptor (if any) and the handle; a closed socket's
+  // close() does nothing.
   void close();
   // Releases the handle without closing it and returns it; the socket
-  // outlives the session and can be re-attached with fromfd().
+  // outlives the session and can be re-attached with fromfd(). A local
+  // descriptor is closed (the detached handle keeps the socket).
   std::string detach();
   Socket dup() const;
   // A one-time token another session redeems with fromshare().
@@ -174,6 +185,35 @@ class Socket {
   // recv()/send() on the socket yourself.
   ByteStream stream() const;
 
+  // --- local fast path ---
+  // Takes the socket's real descriptor from the daemon
+  // (StreamService.TakeDescriptor over its unix data listener, SCM_RIGHTS);
+  // from then on the data calls act on it directly. The descriptor shares
+  // the daemon's open file description, which stays O_NONBLOCK; the socket's
+  // timeout mode is emulated with poll(): blocking waits without limit, 0
+  // throws blocking_io_error where the syscall would block, t > 0 throws
+  // timeout after t seconds (for sendall: t for the whole call), as Python
+  // does. The mode is read from the daemon once here and then followed
+  // through this Socket's settimeout()/setblocking(); a mode set through
+  // another handle of the same socket is not seen. Errors are the
+  // exceptions the RPCs throw (sockwire::error with the errno, ...).
+  // Destinations given by name (not numeric) still go through the daemon,
+  // which resolves them in its network.
+  //
+  // Throws, and the socket keeps working over RPCs, when the daemon refuses:
+  // sockwire::error with info().reason FD_PASSING_DISABLED (daemon without
+  // --allow-fd-passing; EACCES), NO_DATA_LISTENER or NO_UNIX_DATA_LISTENER
+  // (--data-listen missing or not unix:; EINVAL), DATA_LISTENER_UNREACHABLE
+  // (e.g. the daemon runs on another host). Calling it again once the socket
+  // has its descriptor does nothing.
+  //
+  // Close the Socket (not the descriptor) to end it: close() closes both.
+  // The descriptor keeps the socket open in this process even after the
+  // daemon closes its handle (e.g. when the session ends).
+  void use_local_descriptor();
+  // The local descriptor, still owned by this Socket; -1 when it has none.
+  int local_descriptor() const noexcept { return local_fd_.get(); }
+
   explicit operator bool() const noexcept { return !handle_.empty(); }
 
   // Internal: wraps a handle the daemon already created.
@@ -186,6 +226,13 @@ class Socket {
   // Whether sendall/sendfile may use a byte stream for bulk data.
   bool bulk_streamable(int flags) const;
   void sendall_unary(std::string_view data, int flags);
+  // The local descriptor for a data call, or -1 for the RPC path. With
+  // ClientOptions::local_descriptors it takes one on first use.
+  int data_fd();
+  // recvfrom/recvmsg on the local descriptor.
+  std::pair<std::size_t, Address> recvfrom_local(int fd, void* p, std::size_t n, int flags);
+  RecvMsgIntoResult recvmsg_local(int fd, std::span<const std::span<std::byte>> buffers,
+                                  std::size_t ancbufsize, int flags);
 
   std::shared_ptr<internal::ClientImpl> impl_;
   std::string handle_;
@@ -193,8 +240,12 @@ class Socket {
   int type_ = 0;
   int proto_ = 0;
   // Mirror of the daemon's mode, kept in step by settimeout/setblocking; it
-  // only picks the client-side deadline.
+  // picks the client-side deadline, and the local path's waits.
   std::optional<double> timeout_;
+  // The real descriptor (use_local_descriptor), or empty.
+  UniqueFd local_fd_;
+  // ClientOptions::local_descriptors: this socket already tried (and failed).
+  bool local_tried_ = false;
 };
 
 // The streambuf behind makefile().

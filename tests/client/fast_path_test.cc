@@ -1,0 +1,389 @@
+// The client's local fast paths against a real sockwired started with a unix
+// --data-listen: Socket::use_local_descriptor (SCM_RIGHTS) and
+// Socket::data_channel (the daemon's raw relay). The far end is a plain
+// kernel socket in this process, so every byte crosses real sockets.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "daemon_process.h"
+#include "sockwire/sockwire.h"
+
+namespace {
+
+using sockwire::Client;
+using sockwire::ClientOptions;
+using sockwire::Socket;
+using sockwire::testing::DaemonProcess;
+
+// A daemon with its own data listener in a temp dir it shares with nobody.
+class DataDaemon {
+ public:
+  explicit DataDaemon(std::vector<std::string> extra) {
+    char tmpl[] = "/tmp/sockwire-fast-path-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    std::vector<std::string> args = {"--data-listen=unix:" + dir_ + "/data.sock"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemon_ = std::make_unique<DaemonProcess>(args);
+  }
+  ~DataDaemon() {
+    daemon_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string target() const { return daemon_->grpc_target(); }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<DaemonProcess> daemon_;
+};
+
+// --allow-fd-passing: both fast paths work.
+DataDaemon& Permissive() {
+  static DataDaemon d({"--allow-fd-passing"});
+  return d;
+}
+// A data listener, but no descriptor passing.
+DataDaemon& NoFdPassing() {
+  static DataDaemon d({});
+  return d;
+}
+// No data listener at all.
+DaemonProcess& Plain() {
+  static DaemonProcess d;
+  return d;
+}
+
+std::string RandomBytes(std::size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; i += 8) {
+    std::uint64_t v = rng();
+    std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, n - i));
+  }
+  return out;
+}
+
+std::uint64_t Fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// A kernel TCP listener on 127.0.0.1, port 0; the daemon dials it.
+class Peer {
+ public:
+  Peer() {
+    fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+    socklen_t len = sizeof sin;
+    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    EXPECT_EQ(::listen(fd_.get(), 16), 0);
+  }
+  int port() const { return port_; }
+  sockwire::UniqueFd Accept() {
+    return sockwire::UniqueFd(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  }
+
+ private:
+  sockwire::UniqueFd fd_;
+  int port_ = 0;
+};
+
+// A Socket connected through the daemon to `peer`, and the peer's end.
+struct Connected {
+  Socket sock;
+  sockwire::UniqueFd peer;
+};
+
+Connected Dial(const Client& c, Peer& peer) {
+  Connected out;
+  out.sock = sockwire::create_connection(c, {"127.0.0.1", peer.port()}, std::nullopt);
+  out.peer = peer.Accept();
+  return out;
+}
+
+std::string ReadToEof(int fd) {
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+void WriteAll(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// ------------------------------------------------------------------ descriptor
+
+TEST(LocalDescriptor, EchoesRandomDataWithChecksums) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  t.sock.use_local_descriptor();
+  ASSERT_GE(t.sock.local_descriptor(), 0);
+  std::thread echo([fd = t.peer.get()] {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      WriteAll(fd, std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  const std::string data = RandomBytes((4u << 20) + 4321, 11);
+  std::string back;
+  std::vector<char> buf(100000);
+  // Uneven pieces, each read back before the next, through every call form.
+  for (std::size_t off = 0, i = 0; off < data.size(); ++i) {
+    std::string_view piece = std::string_view(data).substr(off, 77777);
+    if (i % 2 == 0) {
+      t.sock.sendall(piece);
+    } else {
+      std::size_t sent = 0;
+      while (sent < piece.size()) sent += t.sock.send(piece.substr(sent));
+    }
+    std::size_t want = back.size() + piece.size();
+    while (back.size() < want) {
+      if (i % 2 == 0) {
+        std::size_t n = t.sock.recv_into(std::span<char>(buf.data(), want - back.size()));
+        ASSERT_GT(n, 0u);
+        back.append(buf.data(), n);
+      } else {
+        std::string got = t.sock.recv(want - back.size());
+        ASSERT_FALSE(got.empty());
+        back += got;
+      }
+    }
+    off += piece.size();
+  }
+  t.sock.shutdown(SHUT_WR);  // Through the daemon: the same socket.
+  EXPECT_EQ(t.sock.recv(10), "");
+  echo.join();
+  EXPECT_EQ(back.size(), data.size());
+  EXPECT_EQ(Fnv1a(back), Fnv1a(data));
+}
+
+TEST(LocalDescriptor, BulkBothWaysThenHalfClose) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  t.sock.use_local_descriptor();
+  const std::string up = RandomBytes(6u << 20, 1), down = RandomBytes((3u << 20) + 5, 2);
+  std::uint64_t peer_sum = 0;
+  std::size_t peer_size = 0;
+  std::thread p([&, fd = t.peer.get()] {
+    std::string got = ReadToEof(fd);  // Until our SHUT_WR.
+    peer_size = got.size();
+    peer_sum = Fnv1a(got);
+    WriteAll(fd, down);
+    ::shutdown(fd, SHUT_WR);
+  });
+  t.sock.sendall(up);
+  t.sock.shutdown(SHUT_WR);
+  std::string got;
+  for (std::string chunk; !(chunk = t.sock.recv(1 << 20)).empty();) got += chunk;
+  p.join();
+  EXPECT_EQ(peer_size, up.size());
+  EXPECT_EQ(peer_sum, Fnv1a(up));
+  EXPECT_EQ(got.size(), down.size());
+  EXPECT_EQ(Fnv1a(got), Fnv1a(down));
+}
+
+TEST(LocalDescriptor, RecvHonoursTheSocketTimeout) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);  // The peer never writes.
+  t.sock.use_local_descriptor();
+  t.sock.settimeout(0.2);
+  EXPECT_THROW(t.sock.recv(10), sockwire::timeout);
+  std::vector<char> buf(10);
+  EXPECT_THROW(t.sock.recv_into(std::span<char>(buf)), sockwire::timeout);
+  // Data that is there is returned at once, timeout or not.
+  WriteAll(t.peer.get(), "x");
+  EXPECT_EQ(t.sock.recv(10), "x");
+}
+
+TEST(LocalDescriptor, TimeoutSetBeforeTakingIsFollowed) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  t.sock.settimeout(0.2);
+  t.sock.use_local_descriptor();
+  EXPECT_THROW(t.sock.recv(10), sockwire::timeout);
+  // Back to blocking: a recv waits for the peer's data.
+  t.sock.settimeout(std::nullopt);
+  std::thread later([fd = t.peer.get()] { WriteAll(fd, "late"); });
+  EXPECT_EQ(t.sock.recv(4), "late");
+  later.join();
+}
+
+TEST(LocalDescriptor, NonBlockingThrowsBlockingIoError) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);  // The peer neither reads nor writes.
+  t.sock.use_local_descriptor();
+  t.sock.setblocking(false);
+  EXPECT_THROW(t.sock.recv(10), sockwire::blocking_io_error);
+  // Sending fills the kernel's buffers, then would block.
+  EXPECT_THROW(t.sock.sendall(std::string(64u << 20, 'z')), sockwire::blocking_io_error);
+  // MSG_DONTWAIT makes one call of a blocking socket non-blocking.
+  t.sock.setblocking(true);
+  EXPECT_THROW(t.sock.recv(10, MSG_DONTWAIT), sockwire::blocking_io_error);
+}
+
+TEST(LocalDescriptor, PeerResetIsSockwireError) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  t.sock.use_local_descriptor();
+  t.sock.sendall("unread");  // Unread data plus linger 0: a reset.
+  linger l{1, 0};
+  ::setsockopt(t.peer.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  t.peer.reset();
+  try {
+    for (int i = 0; i < 100; ++i) {
+      t.sock.recv(10);
+      t.sock.sendall("more");
+    }
+    FAIL() << "no error after the peer's reset";
+  } catch (const sockwire::error& e) {
+    EXPECT_TRUE(e.errno_value() == ECONNRESET || e.errno_value() == EPIPE) << e.what();
+    EXPECT_FALSE(e.info().errno_name.empty());
+  }
+}
+
+TEST(LocalDescriptor, MoveCarriesItAndCloseEndsTheSocket) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  t.sock.use_local_descriptor();
+  int fd = t.sock.local_descriptor();
+  Socket moved = std::move(t.sock);
+  EXPECT_EQ(moved.local_descriptor(), fd);
+  EXPECT_EQ(t.sock.local_descriptor(), -1);
+  moved.sendall("bye");
+  moved.close();
+  EXPECT_EQ(moved.local_descriptor(), -1);
+  // Both references to the socket are gone: the peer reads to EOF.
+  EXPECT_EQ(ReadToEof(t.peer.get()), "bye");
+}
+
+TEST(LocalDescriptor, UdpSendtoRecvfromKeepAddresses) {
+  Client c(Permissive().target());
+  Socket s(c, AF_INET, SOCK_DGRAM);
+  s.bind({"127.0.0.1", 0});
+  s.use_local_descriptor();
+  sockwire::UniqueFd other(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(other.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  socklen_t len = sizeof sin;
+  ::getsockname(other.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+  sockwire::Address other_addr("127.0.0.1", ntohs(sin.sin_port));
+
+  EXPECT_EQ(s.sendto("ping", other_addr), 4u);
+  char buf[16];
+  sockaddr_in from{};
+  len = sizeof from;
+  ASSERT_EQ(::recvfrom(other.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            4);
+  EXPECT_EQ(ntohs(from.sin_port), s.getsockname().port());
+  ASSERT_EQ(::sendto(other.get(), "pong!", 5, 0, reinterpret_cast<sockaddr*>(&from), len), 5);
+  auto [data, addr] = s.recvfrom(100);
+  EXPECT_EQ(data, "pong!");
+  EXPECT_EQ(addr, other_addr);
+  // sendmsg/recvmsg with several buffers.
+  EXPECT_EQ(s.sendmsg({"ab", "cd"}, {}, 0, other_addr), 4u);
+  ASSERT_EQ(::recv(other.get(), buf, sizeof buf, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "abcd");
+  ASSERT_EQ(::sendto(other.get(), "xyz", 3, 0, reinterpret_cast<sockaddr*>(&from), len), 3);
+  sockwire::RecvMsgResult msg = s.recvmsg(100);
+  EXPECT_EQ(msg.data, "xyz");
+  EXPECT_EQ(msg.address, other_addr);
+}
+
+TEST(LocalDescriptor, DaemonWithoutFdPassingRefusesClearly) {
+  Client c(NoFdPassing().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  try {
+    t.sock.use_local_descriptor();
+    FAIL() << "the daemon passed a descriptor without --allow-fd-passing";
+  } catch (const sockwire::error& e) {
+    EXPECT_EQ(e.info().reason, "FD_PASSING_DISABLED") << e.what();
+    EXPECT_EQ(e.errno_value(), EACCES);
+  }
+  EXPECT_EQ(t.sock.local_descriptor(), -1);
+  // The socket keeps working over RPCs.
+  t.sock.sendall("still");
+  char buf[8];
+  ASSERT_EQ(::recv(t.peer.get(), buf, 5, MSG_WAITALL), 5);
+  EXPECT_EQ(std::string(buf, 5), "still");
+}
+
+TEST(LocalDescriptor, DaemonWithoutDataListenerRefusesClearly) {
+  Client c(Plain().grpc_target());
+  Socket s(c, AF_INET, SOCK_STREAM);
+  try {
+    s.use_local_descriptor();
+    FAIL() << "a descriptor without a data listener";
+  } catch (const sockwire::error& e) {
+    // No --allow-fd-passing either: whichever the daemon checks first.
+    EXPECT_TRUE(e.info().reason == "FD_PASSING_DISABLED" || e.info().reason == "NO_DATA_LISTENER")
+        << e.what();
+  }
+}
+
+TEST(LocalDescriptor, ClientOptionTakesItOnFirstUse) {
+  ClientOptions options;
+  options.local_descriptors = true;
+  Client c(Permissive().target(), options);
+  Peer peer;
+  Connected t = Dial(c, peer);
+  EXPECT_EQ(t.sock.local_descriptor(), -1);
+  t.sock.sendall("auto");
+  EXPECT_GE(t.sock.local_descriptor(), 0);
+  WriteAll(t.peer.get(), "ok");
+  EXPECT_EQ(t.sock.recv(2), "ok");
+}
+
+TEST(LocalDescriptor, ClientOptionFallsBackSilentlyWhenRefused) {
+  ClientOptions options;
+  options.local_descriptors = true;
+  Client c(NoFdPassing().target(), options);
+  Peer peer;
+  for (int i = 0; i < 2; ++i) {
+    Connected t = Dial(c, peer);
+    t.sock.sendall("rpc");
+    EXPECT_EQ(t.sock.local_descriptor(), -1);
+    WriteAll(t.peer.get(), "ok");
+    EXPECT_EQ(t.sock.recv(2), "ok");
+  }
+}
+
+}  // namespace
