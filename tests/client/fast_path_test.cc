@@ -386,4 +386,98 @@ TEST(LocalDescriptor, ClientOptionFallsBackSilentlyWhenRefused) {
   }
 }
 
+// ------------------------------------------------------------------ data channel
+
+std::string ReadToEof(sockwire::DataChannel& ch) {
+  std::string got;
+  for (std::string chunk; !(chunk = ch.read(100000)).empty();) got += chunk;
+  return got;
+}
+
+TEST(DataChannel, BothWaysAtOnceIntact) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  sockwire::DataChannel ch = t.sock.data_channel();
+  ASSERT_GE(ch.native_handle(), 0);
+  const std::string up = RandomBytes(5u << 20, 3), down = RandomBytes((3u << 20) + 13, 4);
+  // The peer writes while it reads.
+  std::thread writer([&, fd = t.peer.get()] {
+    WriteAll(fd, down);
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::string peer_got;
+  std::thread reader([&, fd = t.peer.get()] { peer_got = ReadToEof(fd); });
+  for (std::size_t off = 0; off < up.size(); off += 300007) {
+    ch.write(std::string_view(up).substr(off, 300007));
+  }
+  ch.shutdown_write();
+  std::string got;
+  std::vector<char> buf(65536);
+  for (std::size_t n; (n = ch.read_into(std::span<char>(buf))) > 0;) got.append(buf.data(), n);
+  writer.join();
+  reader.join();
+  EXPECT_EQ(peer_got.size(), up.size());
+  EXPECT_EQ(Fnv1a(peer_got), Fnv1a(up));
+  EXPECT_EQ(got.size(), down.size());
+  EXPECT_EQ(Fnv1a(got), Fnv1a(down));
+}
+
+TEST(DataChannel, HalfCloseThenReply) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  sockwire::DataChannel ch = t.sock.data_channel();
+  const std::string up = RandomBytes(1u << 20, 5);
+  std::thread p([fd = t.peer.get()] {
+    std::string got = ReadToEof(fd);  // Ends at the channel's half-close.
+    WriteAll(fd, std::to_string(got.size()) + ":" + std::to_string(Fnv1a(got)));
+    ::shutdown(fd, SHUT_WR);
+  });
+  ch.write(up);
+  ch.shutdown_write();
+  EXPECT_THROW(ch.write("late"), sockwire::error);  // EPIPE after SHUT_WR.
+  EXPECT_EQ(ReadToEof(ch), std::to_string(up.size()) + ":" + std::to_string(Fnv1a(up)));
+  EXPECT_EQ(ch.read(10), "");  // EOF stays EOF.
+  p.join();
+  ch.close();
+  EXPECT_FALSE(ch);
+  EXPECT_THROW(ch.read(1), sockwire::error);
+}
+
+TEST(DataChannel, TakesTheSocketTimeout) {
+  Client c(Permissive().target());
+  Peer peer;
+  Connected t = Dial(c, peer);  // The peer never writes.
+  t.sock.settimeout(0.2);
+  sockwire::DataChannel ch = t.sock.data_channel();
+  EXPECT_THROW(ch.read(10), sockwire::timeout);
+  // Data relayed after the wait began still arrives.
+  WriteAll(t.peer.get(), "hi");
+  EXPECT_EQ(ch.read(10), "hi");
+}
+
+TEST(DataChannel, NeedsADataListener) {
+  Client c(Plain().grpc_target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  try {
+    t.sock.data_channel();
+    FAIL() << "a data channel without --data-listen";
+  } catch (const sockwire::error& e) {
+    EXPECT_EQ(e.info().reason, "NO_DATA_LISTENER") << e.what();
+  }
+}
+
+TEST(DataChannel, WorksWithoutFdPassing) {
+  Client c(NoFdPassing().target());
+  Peer peer;
+  Connected t = Dial(c, peer);
+  sockwire::DataChannel ch = t.sock.data_channel();
+  ch.write("relayed");
+  char buf[8];
+  ASSERT_EQ(::recv(t.peer.get(), buf, 7, MSG_WAITALL), 7);
+  EXPECT_EQ(std::string(buf, 7), "relayed");
+}
+
 }  // namespace

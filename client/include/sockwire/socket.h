@@ -38,6 +38,7 @@
 
 #include "sockwire/address.h"
 #include "sockwire/client.h"
+#include "sockwire/data_channel.h"
 #include "sockwire/errors.h"
 #include "sockwire/helpers.h"
 #include "sockwire/stream.h"
@@ -184,6 +185,15 @@ class Socket {
   // is open ends the stream with an error. While the stream is open, do not
   // recv()/send() on the socket yourself.
   ByteStream stream() const;
+
+  // A raw data channel (sockwire/data_channel.h) over this SOCK_STREAM
+  // socket: a plain connection to the daemon's --data-listen (unix: or tcp:)
+  // that the daemon relays to the socket, no gRPC framing. It takes this
+  // socket's timeout mode as of now. Throws the daemon's refusal
+  // (FAILED_PRECONDITION: info().reason NO_DATA_LISTENER, NOT_A_STREAM;
+  // EINVAL), DATA_LISTENER_UNREACHABLE, or TOKEN_REFUSED. While it is open,
+  // do not recv()/send() on the socket yourself.
+  DataChannel data_channel() const;
 
   // --- local fast path ---
   // Takes the socket's real descriptor from the daemon

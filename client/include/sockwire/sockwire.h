@@ -3,6 +3,7 @@
 
 #include "sockwire/address.h"
 #include "sockwire/client.h"
+#include "sockwire/data_channel.h"
 #include "sockwire/errors.h"
 #include "sockwire/helpers.h"
 #include "sockwire/resolver.h"
