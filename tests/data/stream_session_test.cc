@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -212,6 +213,58 @@ TEST(StreamSession, RelayKeepsLeaseOnlySessionAlive) {
   EXPECT_TRUE(SessionEnds(*sockets, session, h));
   std::string rm = "rm -rf " + dir;
   ASSERT_EQ(system(rm.c_str()), 0);
+}
+
+// The peer stops reading while the client keeps writing: the daemon holds at
+// most the client's write window (received frames are kept as references to
+// gRPC's buffers, so this also checks those buffers are not retained beyond
+// it).
+TEST(StreamBounds, StalledPeerKeepsDaemonMemoryBounded) {
+  DaemonProcess d;
+  auto ch = d.NewChannel();
+  auto sockets = v1::SocketService::NewStub(ch);
+  auto streams = v1::StreamService::NewStub(ch);
+  std::string session = OpenSession(ch);
+  Listener peer;
+  std::string h = Dial(*sockets, session, peer.port());
+  int pfd = peer.Accept();  // Never reads.
+  ASSERT_GE(pfd, 0);
+  long before = d.RssKib();
+  auto ctx = SessionContext(session, 60000);
+  auto rw = streams->Stream(ctx.get());
+  v1::StreamFrame f;
+  f.set_handle(h);
+  ASSERT_TRUE(rw->Write(f));
+  std::atomic<long> written{0};
+  std::thread writer([&] {
+    std::string chunk(256 << 10, 'w');
+    v1::StreamFrame in, out;
+    int64_t credit = 0;
+    while (rw->Read(&in)) {  // Ends when the test cancels the call.
+      credit += in.credit();
+      while (credit > 0) {
+        size_t k = std::min<size_t>(chunk.size(), static_cast<size_t>(credit));
+        out.set_data(chunk.data(), k);
+        if (!rw->Write(out)) return;
+        credit -= static_cast<int64_t>(k);
+        written += static_cast<long>(k);
+      }
+    }
+  });
+  // Wait until the daemon stops returning credit (the kernel buffers and the
+  // window are full): no progress for a second.
+  long last = -1;
+  for (int i = 0; i < 20 && written.load() != last; ++i) {
+    last = written.load();
+    std::this_thread::sleep_for(milliseconds(1000));
+  }
+  long after = d.RssKib();
+  EXPECT_LT(after - before, 8 * 1024) << "daemon grew by " << (after - before) << " KiB; client wrote " << last;
+  EXPECT_LT(last, 64L << 20) << "the stream did not push back";
+  ctx->TryCancel();
+  writer.join();
+  rw->Finish();
+  ::close(pfd);
 }
 
 }  // namespace
