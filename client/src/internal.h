@@ -96,8 +96,9 @@ class ClientImpl {
   mutable std::atomic<bool> local_refused_{false};
 };
 
-// Sends whole confirmed batches of `data` over `s` (opened with read window
-// 0): every byte it reports is in the socket. Returns how many bytes.
+// Sends whole confirmed batches of `data` over `s`: every byte it reports is
+// in the socket. Returns how many bytes (a multiple of half the daemon's
+// write window; 0 when `data` is shorter).
 std::size_t StreamSendConfirmed(ByteStream& s, std::string_view data);
 
 // Seconds <-> google.protobuf.Duration.

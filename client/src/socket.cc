@@ -37,6 +37,9 @@ constexpr std::size_t kMaxChunk = 1 << 20;
 constexpr std::size_t kBulkThreshold = 1 << 20;
 // The read credit Socket::stream() grants (the daemon's own window).
 constexpr long long kStreamReadWindow = 1 << 20;
+// What a makefile sends over its stream in confirmed batches: half the
+// daemon's write window (stream.proto), the batch StreamSendConfirmed uses.
+constexpr std::size_t kConfirmBatch = 512 << 10;
 
 std::optional<v1::OptionName> TypedOption(int level, int optname) {
   switch (level) {
@@ -1006,7 +1009,7 @@ SocketBuf::SocketBuf(Socket socket, bool readable, bool writable, std::size_t bu
     : socket_(std::move(socket)),
       readable_(readable),
       writable_(writable),
-      in_(readable ? buffering : 0),
+      buffering_(buffering),
       out_(writable ? buffering : 0) {
   setg(nullptr, nullptr, nullptr);
   if (writable_) setp(out_.data(), out_.data() + out_.size());
@@ -1019,12 +1022,39 @@ SocketBuf::~SocketBuf() {
   }
 }
 
+bool SocketBuf::streamed() const {
+  // A stream's deadline covers the whole call, while Python's timeout bounds
+  // each operation: only a blocking socket's file can live on one stream.
+  return !socket_.timeout_.has_value();
+}
+
+ByteStream& SocketBuf::stream() {
+  if (!stream_) {
+    // A write-only file grants no read credit: the daemon must not read
+    // ahead data the program will recv() from the socket itself.
+    stream_ = ByteStream(socket_.impl_, socket_.handle_, std::nullopt,
+                         readable_ ? kStreamReadWindow : 0);
+  }
+  return stream_;
+}
+
+void SocketBuf::write_out(std::string_view data) {
+  // Only confirmed batches go over the stream: the daemon returns the credit
+  // for fewer pending bytes only with frames it sends anyway, so a flush of
+  // a small tail could not learn that its bytes reached the socket. The
+  // tail goes by SendAll, after every streamed byte was confirmed (order).
+  if (streamed() && data.size() >= kConfirmBatch) {
+    data.remove_prefix(internal::StreamSendConfirmed(stream(), data));
+  }
+  if (!data.empty()) socket_.sendall(data);
+}
+
 bool SocketBuf::flush_out() {
   if (!writable_ || !socket_) return true;
   if (pptr() > pbase()) {
     std::string_view pending(pbase(), static_cast<std::size_t>(pptr() - pbase()));
     setp(out_.data(), out_.data() + out_.size());
-    socket_.sendall(pending);
+    write_out(pending);
   }
   return true;
 }
@@ -1032,9 +1062,14 @@ bool SocketBuf::flush_out() {
 SocketBuf::int_type SocketBuf::underflow() {
   if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
   if (!readable_ || !socket_) return traits_type::eof();
-  std::size_t n = socket_.recv_into(std::span<char>(in_.data(), in_.size()));
-  if (n == 0) return traits_type::eof();
-  setg(in_.data(), in_.data(), in_.data() + n);
+  if (streamed()) {
+    in_ = stream().read(buffering_);
+  } else {
+    in_.resize(buffering_);
+    in_.resize(socket_.recv_into(std::span<char>(in_.data(), in_.size())));
+  }
+  if (in_.empty()) return traits_type::eof();
+  setg(in_.data(), in_.data(), in_.data() + in_.size());
   return traits_type::to_int_type(*gptr());
 }
 
@@ -1052,7 +1087,7 @@ std::streamsize SocketBuf::xsputn(const char* s, std::streamsize n) {
   if (!writable_) return 0;
   if (n >= static_cast<std::streamsize>(out_.size())) {
     flush_out();
-    socket_.sendall(std::string_view(s, static_cast<std::size_t>(n)));
+    write_out(std::string_view(s, static_cast<std::size_t>(n)));
     return n;
   }
   return std::streambuf::xsputn(s, n);
@@ -1071,9 +1106,18 @@ SocketFile::SocketFile(Socket socket, bool readable, bool writable, std::size_t 
 
 SocketFile::~SocketFile() = default;
 
+void SocketBuf::close() {
+  flush_out();
+  setg(nullptr, nullptr, nullptr);
+  // Cancels the stream: the file's unread read-ahead is dropped, as in
+  // Python; every written byte was already confirmed or sent by SendAll.
+  stream_.close();
+  socket_.close();
+}
+
 void SocketFile::close() {
   flush();
-  buf.socket().close();
+  buf.close();
 }
 
 // ---------------------------------------------------------------- free functions

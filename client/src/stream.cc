@@ -100,11 +100,13 @@ class StreamImpl {
   // next: the daemon returns write credit as it writes bytes to the socket
   // and sends a grant once half a window is pending, so a batch of exactly
   // that size is granted back only after its last byte reached the socket.
-  // Returns the bytes sent and confirmed (a multiple of the batch size).
+  // (Grants piggybacked on data frames only come sooner; the data is kept
+  // for Read.) Returns the bytes sent and confirmed (a multiple of the
+  // batch size).
   std::size_t SendConfirmed(std::string_view data) {
     const std::size_t batch = static_cast<std::size_t>(window_ / 2);
     std::size_t done = 0;
-    if (batch == 0 || read_window_ != 0) return 0;
+    if (batch == 0) return 0;
     while (data.size() - done >= batch) {
       Write(data.substr(done, batch));
       while (write_credit_ < window_) {

@@ -193,4 +193,84 @@ TEST(ByteStream, SendallOnResetPeerThrows) {
   EXPECT_THROW(t.client.sendall(std::string(8u << 20, 'y')), sockwire::error);
 }
 
+// ------------------------------------------------------------------ makefile
+
+TEST(Makefile, ReadLoopOverARealPeerIsIntact) {
+  Client c = NewClient();
+  Tcp t = TcpConnection(c);
+  const std::string body = RandomBytes((3u << 20) + 777, 21);
+  std::thread peer([&] {
+    t.server.sendall("header one\nheader two\n");
+    t.server.sendall(body);
+    t.server.shutdown(SHUT_WR);
+  });
+  auto in = t.client.makefile("rb");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "header one");
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "header two");
+  // The read loop: 8 KiB buffers, every one from the same stream.
+  std::string got;
+  char buf[5000];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    got.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  peer.join();
+  EXPECT_EQ(got.size(), body.size());
+  EXPECT_EQ(Fnv1a(got), Fnv1a(body));
+}
+
+TEST(Makefile, WritesLinesAndBulkInOrder) {
+  Client c = NewClient();
+  Tcp t = TcpConnection(c);
+  const std::string bulk = RandomBytes((2u << 20) + 3, 22);
+  std::string want = "line 1\n" + bulk + "line 2\n";
+  std::string got;
+  std::thread peer([&] { got = RecvExactly(t.server, want.size()); });
+  {
+    auto out = t.client.makefile("wb");
+    out << "line " << 1 << "\n";
+    out.write(bulk.data(), static_cast<std::streamsize>(bulk.size()));
+    out << "line 2\n";
+    out.flush();
+    peer.join();  // flush() returned: every byte is in the socket.
+  }
+  EXPECT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want);
+  // A write-only file read nothing ahead: recv() on the socket sees all.
+  t.server.sendall("after");
+  EXPECT_EQ(RecvExactly(t.client, 5), "after");
+}
+
+TEST(Makefile, RequestResponseOverOneFile) {
+  Client c = NewClient();
+  Tcp t = TcpConnection(c);
+  std::thread peer([&] {
+    auto f = t.server.makefile("rw");
+    std::string line;
+    while (std::getline(f, line)) f << "re: " << line << "\n" << std::flush;
+  });
+  auto f = t.client.makefile("rw");
+  std::string line;
+  for (int i = 0; i < 50; ++i) {
+    f << "request " << i << "\n" << std::flush;
+    ASSERT_TRUE(std::getline(f, line));
+    EXPECT_EQ(line, "re: request " + std::to_string(i));
+  }
+  t.client.shutdown(SHUT_WR);
+  peer.join();  // The peer's file saw EOF and closed.
+  t.server.close();  // The connection's last reference on that side.
+  EXPECT_FALSE(std::getline(f, line));
+}
+
+TEST(Makefile, TimeoutAppliesPerRead) {
+  Client c = NewClient();
+  Tcp t = TcpConnection(c);  // The server never writes.
+  t.client.settimeout(0.2);
+  auto in = t.client.makefile("rb");
+  std::string line;
+  EXPECT_THROW(std::getline(in, line), sockwire::timeout);
+}
+
 }  // namespace

@@ -178,6 +178,19 @@ class Socket {
   // accepted and ignored). It works on a dup() of this socket, as Python's
   // file keeps the socket open: the connection ends when both are closed.
   // Socket errors propagate from stream operations as sockwire::error.
+  //
+  // On a blocking socket (timeout None, Python's usual makefile socket) the
+  // file is carried by one ByteStream (stream()), opened at its first read
+  // or bulk write: a read loop costs one gRPC stream, not one RPC per
+  // buffer. Like Python's buffered file objects, a readable file reads
+  // ahead: while it is open the daemon reads up to 1 MiB of socket data
+  // for it, and what it read but the file did not hand out is gone when
+  // the file closes. So do not mix recv() on the socket with a readable
+  // makefile. Writes keep sendall's meaning: a flush returns once every
+  // byte is in the socket (bulk in confirmed batches of 512 KiB over the
+  // stream, the rest by SendAll); a "w" file never reads ahead. With a
+  // timeout (or non-blocking), each buffer is one recv/sendall RPC instead,
+  // so the timeout applies per operation as in Python.
   SocketFile makefile(std::string_view mode = "r", std::size_t buffering = 8192) const;
 
   // A ByteStream (sockwire/stream.h) over this socket: StreamService.Stream,
@@ -226,6 +239,9 @@ class Socket {
 
   explicit operator bool() const noexcept { return !handle_.empty(); }
 
+  // makefile()'s buffer opens its ByteStream with its own read window.
+  friend class SocketBuf;
+
   // Internal: wraps a handle the daemon already created.
   Socket(const Client& client, std::string handle, int family, int type, int proto,
          std::optional<double> timeout);
@@ -264,6 +280,8 @@ class SocketBuf : public std::streambuf {
   SocketBuf(Socket socket, bool readable, bool writable, std::size_t buffering);
   ~SocketBuf() override;
   Socket& socket() { return socket_; }
+  // Flushes, ends the byte stream and closes the socket (errors propagate).
+  void close();
 
  protected:
   int_type underflow() override;
@@ -273,9 +291,20 @@ class SocketBuf : public std::streambuf {
 
  private:
   bool flush_out();
+  // Whether this file goes over the byte stream (a blocking socket).
+  bool streamed() const;
+  // The byte stream, opened on first use.
+  ByteStream& stream();
+  // sendall's meaning for the file's bytes (see makefile()).
+  void write_out(std::string_view data);
+
   Socket socket_;
+  // Declared after socket_: ends before the socket closes.
+  ByteStream stream_;
   bool readable_, writable_;
-  std::vector<char> in_, out_;
+  std::size_t buffering_;
+  std::string in_;
+  std::vector<char> out_;
 };
 
 namespace internal {
