@@ -54,23 +54,6 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// A Conn plus something to release after it (a daemon handle).
-class Owned : public Conn {
- public:
-  Owned(std::unique_ptr<Conn> c, std::function<void()> after) : c_(std::move(c)), after_(std::move(after)) {}
-  ~Owned() override {
-    c_.reset();
-    if (after_) after_();
-  }
-  void Write(const char* p, size_t n) override { c_->Write(p, n); }
-  size_t Read(char* p, size_t n) override { return c_->Read(p, n); }
-  void ShutdownWrite() override { c_->ShutdownWrite(); }
-
- private:
-  std::unique_ptr<Conn> c_;
-  std::function<void()> after_;
-};
-
 int Socks5Connect(int proxy_port, int target_port) {
   int fd = ConnectTcp(proxy_port);
   auto fail = [fd](const std::string& why) {
@@ -452,29 +435,19 @@ int Run(const Config& cfg) {
   }
   paths.push_back({"socat relay", [&] { return std::make_unique<FdConn>(ConnectTcp(ports["socat"])); },
                    missing.count("socat") ? missing["socat"] : "", true});
-  paths.push_back({"bare gRPC stream", [&] {
-                     auto ctx = std::make_unique<grpc::ClientContext>();
-                     return std::make_unique<StreamConn>(bare_stub.get(), std::move(ctx), "", true);
-                   },
-                   ""});
-  auto with_handle = [&](std::function<std::unique_ptr<Conn>(const std::string&)> f) {
-    return [&, f]() -> std::unique_ptr<Conn> {
-      std::string h = sw.Dial(tport);
-      return std::make_unique<Owned>(f(h), [&sw, h] { sw.Close(h); });
-    };
+  paths.push_back({"bare gRPC stream", [&] { return std::make_unique<BareStreamConn>(bare_stub.get()); }, ""});
+  // sockwired's bulk paths through the client library, as a program uses them.
+  sockwire::Client lib(daemon->grpc);
+  auto through = [&](ClientPath path) {
+    return [&, path] { return OpenClientPath(DialSocket(lib, tport), path); };
   };
-  paths.push_back({"sockwire stream", with_handle([&](const std::string& h) -> std::unique_ptr<Conn> {
-                     return std::make_unique<StreamConn>(sw.streams.get(), sw.Ctx(0), h, false);
-                   }),
-                   ""});
+  paths.push_back({"sockwire stream", through(ClientPath::kStream), ""});
   paths.push_back({"sockwire unary send/recv", [&]() -> std::unique_ptr<Conn> {
                      return std::make_unique<UnaryConn>(&sw, sw.Dial(tport));
                    },
                    ""});
-  paths.push_back({"sockwire raw channel",
-                   with_handle([&](const std::string& h) { return OpenRawChannel(sw, h); }), ""});
-  paths.push_back({"sockwire fd passing",
-                   with_handle([&](const std::string& h) { return TakeDescriptor(sw, h); }), ""});
+  paths.push_back({"sockwire raw channel", through(ClientPath::kRawChannel), ""});
+  paths.push_back({"sockwire fd passing", through(ClientPath::kFdPassing), ""});
 
   std::string data(4 << 20, '\0');
   std::mt19937_64 rng(42);

@@ -6,7 +6,6 @@
 
 namespace sockwire::bench {
 
-constexpr int64_t kReadWindow = 1 << 20;
 constexpr size_t kMaxFrame = 256 << 10;
 
 SwClient::SwClient(const std::string& target) {
@@ -62,127 +61,55 @@ void SwClient::Close(const std::string& handle) const {
 
 // ---------------------------------------------------------------------------
 
-StreamConn::StreamConn(v1::StreamService::Stub* stub, std::unique_ptr<grpc::ClientContext> ctx,
-                       const std::string& handle, bool bare)
-    : ctx_(std::move(ctx)), bare_(bare) {
-  rw_ = stub->Stream(ctx_.get());
-  if (bare_) return;
-  out_.Clear();
-  out_.set_handle(handle);
-  out_.set_credit(kReadWindow);
-  if (!rw_->Write(out_)) Die("stream: first write failed");
-  // The daemon's first frame grants the write window (or carries the error).
-  if (!ReadFrame()) {
-    finished_ = true;
-    auto st = rw_->Finish();
-    Die("stream open: " + st.error_message());
-  }
-}
+BareStreamConn::BareStreamConn(v1::StreamService::Stub* stub) : rw_(stub->Stream(&ctx_)) {}
 
-StreamConn::~StreamConn() {
+BareStreamConn::~BareStreamConn() {
   if (finished_) return;
-  if (eof_) {
-    // The daemon sent everything: end our side cleanly.
-    rw_->WritesDone();
-    while (rw_->Read(&in_)) {
-    }
-  } else {
-    ctx_->TryCancel();
+  ctx_.TryCancel();
+  while (rw_->Read(&in_)) {
   }
   rw_->Finish();
 }
 
-void StreamConn::FailWrite(const std::string& what) {
-  std::string why = what;
-  while (rw_->Read(&in_)) {
-    if (in_.has_error()) why += ": " + in_.error().message();
-  }
-  finished_ = true;
-  auto st = rw_->Finish();
-  Die(why + " (" + st.error_message() + ")");
-}
-
-bool StreamConn::ReadFrame() {
-  if (!rw_->Read(&in_)) return false;
-  if (in_.has_error()) Die("stream error frame: " + in_.error().message());
-  write_credit_ += in_.credit();
-  if (!in_.data().empty()) {
-    if (off_ == buf_.size()) {
-      buf_ = std::move(*in_.mutable_data());
-      off_ = 0;
-    } else {
-      buf_.append(in_.data());
-    }
-  }
-  if (in_.eof()) eof_ = true;
-  return true;
-}
-
-void StreamConn::Write(const char* p, size_t n) {
+void BareStreamConn::Write(const char* p, size_t n) {
   while (n > 0) {
     size_t k = std::min(n, kMaxFrame);
-    if (!bare_) {
-      while (write_credit_ < static_cast<int64_t>(k)) {
-        if (write_credit_ > 0) {
-          k = static_cast<size_t>(write_credit_);
-          break;
-        }
-        if (!ReadFrame()) {
-          finished_ = true;
-          auto st = rw_->Finish();
-          Die("stream ended while waiting for write credit: " + st.error_message());
-        }
-      }
-      write_credit_ -= static_cast<int64_t>(k);
-    }
     out_.Clear();
     out_.set_data(p, k);
-    if (consumed_ > 0) {
-      out_.set_credit(consumed_);
-      consumed_ = 0;
+    if (!rw_->Write(out_)) {
+      finished_ = true;
+      Die("bare stream write failed: " + rw_->Finish().error_message());
     }
-    if (!rw_->Write(out_)) FailWrite("stream write failed");
     p += k;
     n -= k;
   }
 }
 
-size_t StreamConn::Read(char* p, size_t n) {
+size_t BareStreamConn::Read(char* p, size_t n) {
   while (off_ == buf_.size()) {
-    if (eof_) return 0;
-    if (!ReadFrame()) {
+    if (finished_) return 0;
+    if (!rw_->Read(&in_)) {
       finished_ = true;
       auto st = rw_->Finish();
-      if (!st.ok()) Die("stream: " + st.error_message());
-      eof_ = true;
+      if (!st.ok()) Die("bare stream: " + st.error_message());
       return 0;
     }
+    buf_ = std::move(*in_.mutable_data());
+    off_ = 0;
   }
   size_t k = std::min(n, buf_.size() - off_);
   memcpy(p, buf_.data() + off_, k);
   off_ += k;
-  if (!bare_) {
-    consumed_ += static_cast<int64_t>(k);
-    if (consumed_ >= kReadWindow / 2) {
-      out_.Clear();
-      out_.set_credit(consumed_);
-      consumed_ = 0;
-      // A failed grant means the daemon already finished its side (all data
-      // sent, or an error); the next Read reports which.
-      rw_->Write(out_);
-    }
-  }
   return k;
 }
 
-void StreamConn::ShutdownWrite() {
+void BareStreamConn::ShutdownWrite() {
   out_.Clear();
   out_.set_shutdown_write(true);
-  if (consumed_ > 0) {
-    out_.set_credit(consumed_);
-    consumed_ = 0;
+  if (!rw_->Write(out_)) {
+    finished_ = true;
+    Die("bare stream shutdown write failed: " + rw_->Finish().error_message());
   }
-  if (!rw_->Write(out_)) FailWrite("stream shutdown write failed");
 }
 
 // ---------------------------------------------------------------------------
@@ -228,79 +155,66 @@ void UnaryConn::ShutdownWrite() {
 
 namespace {
 
-int ConnectAddress(const std::string& address) {
-  if (address.rfind("unix:", 0) == 0) return ConnectUnix(address.substr(5));
-  if (address.rfind("tcp:", 0) == 0) {
-    size_t colon = address.rfind(':');
-    return ConnectTcp(atoi(address.c_str() + colon + 1));
+// The client library's paths as Conns. Each owns its Socket; the path's
+// object is declared after it, so it ends before the socket closes.
+class ByteStreamConn : public Conn {
+ public:
+  explicit ByteStreamConn(sockwire::Socket sock) : sock_(std::move(sock)), s_(sock_.stream()) {}
+  void Write(const char* p, size_t n) override { s_.write(std::string_view(p, n)); }
+  size_t Read(char* p, size_t n) override {
+    std::string got = s_.read(n);
+    memcpy(p, got.data(), got.size());
+    return got.size();
   }
-  Die("bad data address " + address);
-}
+  void ShutdownWrite() override { s_.shutdown_write(); }
 
-// Presents the token; returns the connection after "OK\n" (and the passed
-// descriptor, when `fd_out`).
-int Present(const std::string& address, const std::string& token, int* fd_out) {
-  int fd = ConnectAddress(address);
-  std::string line = token + "\n";
-  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
-    ::close(fd);
-    DieErrno("send token");
-  }
-  char reply[128];
-  size_t got = 0;
-  while (got < sizeof reply) {
-    ssize_t n;
-    if (fd_out != nullptr && got == 0) {
-      iovec iov{reply, sizeof reply};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      msghdr m{};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = control;
-      m.msg_controllen = sizeof control;
-      n = ::recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
-      for (cmsghdr* c = CMSG_FIRSTHDR(&m); n > 0 && c != nullptr; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd_out, CMSG_DATA(c), sizeof(int));
-      }
-    } else {
-      n = ::recv(fd, reply + got, 1, 0);  // Byte by byte: relay data follows.
-    }
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-    if (reply[got - 1] == '\n') break;
-  }
-  std::string r(reply, got);
-  if (r != "OK\n") {
-    ::close(fd);
-    Die("data channel refused: " + r);
-  }
-  return fd;
-}
+ private:
+  sockwire::Socket sock_;
+  sockwire::ByteStream s_;
+};
 
-v1::DataChannelResponse Issue(const SwClient& c, const std::string& handle, bool descriptor) {
-  v1::DataChannelRequest q;
-  q.set_handle(handle);
-  v1::DataChannelResponse r;
-  auto ctx = c.Ctx();
-  auto st = descriptor ? c.streams->TakeDescriptor(ctx.get(), q, &r) : c.streams->OpenDataChannel(ctx.get(), q, &r);
-  if (!st.ok()) Die(std::string(descriptor ? "TakeDescriptor: " : "OpenDataChannel: ") + st.error_message());
-  return r;
-}
+class DataChannelConn : public Conn {
+ public:
+  explicit DataChannelConn(sockwire::Socket sock) : sock_(std::move(sock)), ch_(sock_.data_channel()) {}
+  void Write(const char* p, size_t n) override { ch_.write(std::string_view(p, n)); }
+  size_t Read(char* p, size_t n) override { return ch_.read_into(std::span<char>(p, n)); }
+  void ShutdownWrite() override { ch_.shutdown_write(); }
+
+ private:
+  sockwire::Socket sock_;
+  sockwire::DataChannel ch_;
+};
+
+class LocalSocketConn : public Conn {
+ public:
+  explicit LocalSocketConn(sockwire::Socket sock) : sock_(std::move(sock)) { sock_.use_local_descriptor(); }
+  void Write(const char* p, size_t n) override { sock_.sendall(std::string_view(p, n)); }
+  size_t Read(char* p, size_t n) override { return sock_.recv_into(std::span<char>(p, n)); }
+  // Through the daemon: the descriptor shares its socket.
+  void ShutdownWrite() override { sock_.shutdown(SHUT_WR); }
+
+ private:
+  sockwire::Socket sock_;
+};
 
 }  // namespace
 
-std::unique_ptr<Conn> OpenRawChannel(const SwClient& c, const std::string& handle) {
-  auto r = Issue(c, handle, false);
-  return std::make_unique<FdConn>(Present(r.address(), r.token(), nullptr));
+sockwire::Socket DialSocket(const sockwire::Client& client, int port) {
+  sockwire::Socket sock = sockwire::create_connection(client, {"127.0.0.1", port}, std::nullopt);
+  sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+  return sock;
 }
 
-std::unique_ptr<Conn> TakeDescriptor(const SwClient& c, const std::string& handle) {
-  auto r = Issue(c, handle, true);
-  int fd = -1;
-  int conn = Present(r.address(), r.token(), &fd);
-  ::close(conn);
-  if (fd < 0) Die("no descriptor attached");
-  return std::make_unique<FdConn>(fd);
+std::unique_ptr<Conn> OpenClientPath(sockwire::Socket sock, ClientPath path) {
+  switch (path) {
+    case ClientPath::kStream:
+      return std::make_unique<ByteStreamConn>(std::move(sock));
+    case ClientPath::kRawChannel:
+      return std::make_unique<DataChannelConn>(std::move(sock));
+    case ClientPath::kFdPassing:
+      return std::make_unique<LocalSocketConn>(std::move(sock));
+  }
+  Die("unknown client path");
 }
 
 // ---------------------------------------------------------------------------

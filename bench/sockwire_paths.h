@@ -4,12 +4,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "bench_util.h"
+#include "sockwire/sockwire.h"
 #include "sockwire/v1/session.grpc.pb.h"
 #include "sockwire/v1/socket.grpc.pb.h"
 #include "sockwire/v1/stream.grpc.pb.h"
@@ -34,30 +34,23 @@ class SwClient {
   std::string session;
 };
 
-// StreamService.Stream as a Conn, single-threaded: reads frames only when it
-// needs bytes or write credit. Grants read credit as it consumes data.
-class StreamConn : public Conn {
+// The bare gRPC ceiling's client: StreamService.Stream against the bench's own
+// echo server (ServeBare), which has no handles and no flow control, so this
+// only writes data frames and reads them back. (sockwired's stream goes
+// through the client library's ByteStream: OpenClientPath.)
+class BareStreamConn : public Conn {
  public:
-  // `bare`: the bench's own echo server (no handle, no flow control frames).
-  StreamConn(v1::StreamService::Stub* stub, std::unique_ptr<grpc::ClientContext> ctx, const std::string& handle,
-             bool bare);
-  ~StreamConn() override;
+  explicit BareStreamConn(v1::StreamService::Stub* stub);
+  ~BareStreamConn() override;
   void Write(const char* p, size_t n) override;
   size_t Read(char* p, size_t n) override;
   void ShutdownWrite() override;
 
  private:
-  // One frame from the daemon; false at the end of the stream.
-  bool ReadFrame();
-  [[noreturn]] void FailWrite(const std::string& what);
-  std::unique_ptr<grpc::ClientContext> ctx_;
+  grpc::ClientContext ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::StreamFrame, v1::StreamFrame>> rw_;
-  bool bare_;
-  int64_t write_credit_ = 0;
-  int64_t consumed_ = 0;
   std::string buf_;
   size_t off_ = 0;
-  bool eof_ = false;
   bool finished_ = false;
   v1::StreamFrame in_, out_;
 };
@@ -76,10 +69,17 @@ class UnaryConn : public Conn {
   std::string handle_;
 };
 
-// OpenDataChannel: a plain connection the daemon relays to `handle`.
-std::unique_ptr<Conn> OpenRawChannel(const SwClient& c, const std::string& handle);
-// TakeDescriptor: the socket's own descriptor, received over SCM_RIGHTS.
-std::unique_ptr<Conn> TakeDescriptor(const SwClient& c, const std::string& handle);
+// sockwired's bulk paths as the C++ client library offers them.
+enum class ClientPath {
+  kStream,      // Socket::stream(): sockwire::ByteStream
+  kRawChannel,  // Socket::data_channel(): sockwire::DataChannel
+  kFdPassing,   // Socket::use_local_descriptor(), then sendall/recv_into
+};
+// A connected TCP socket in the daemon (create_connection to
+// 127.0.0.1:port, blocking, TCP_NODELAY as the direct path sets).
+sockwire::Socket DialSocket(const sockwire::Client& client, int port);
+// `sock` through `path` as a Conn; the Conn owns the socket and closes it.
+std::unique_ptr<Conn> OpenClientPath(sockwire::Socket sock, ClientPath path);
 
 // The bare gRPC ceiling: a StreamService whose Stream echoes (first data byte
 // 'E') or sinks ('S': Sum of the rest, sent back after shutdown_write) and

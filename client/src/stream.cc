@@ -1,7 +1,7 @@
-// ByteStream over StreamService.Stream. The protocol logic follows
-// bench/sockwire_paths.cc (StreamConn): single-threaded, frames are read only
-// when bytes or write credit are needed, read credit is granted as data is
-// consumed.
+// ByteStream over StreamService.Stream, the one client of the daemon's stream
+// protocol (the benchmark and the data-path tests use it too):
+// single-threaded, frames are read only when bytes or write credit are
+// needed, read credit is granted as data is consumed.
 #include "sockwire/stream.h"
 
 #include <algorithm>

@@ -107,7 +107,7 @@ class DataPathTest : public ::testing::TestWithParam<PathKind> {
     dir_ = TempDir();
     daemon_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--data-listen=unix:" + dir_ + "/data.sock", "--allow-fd-passing"});
-    client_ = std::make_unique<SwClient>(daemon_->grpc_target());
+    client_ = std::make_unique<sockwire::Client>(daemon_->grpc_target());
   }
   void TearDown() override {
     client_.reset();
@@ -116,27 +116,26 @@ class DataPathTest : public ::testing::TestWithParam<PathKind> {
     ASSERT_EQ(system(rm.c_str()), 0);
   }
 
-  // Dials the peer through the daemon and opens the path; *peer_fd is the
-  // peer's end.
+  // Dials the peer through the daemon and opens the path with the client
+  // library (as the benchmark does); *peer_fd is the peer's end.
   std::unique_ptr<Conn> Open(int* peer_fd) {
-    handle_ = client_->Dial(peer_.port());
+    sockwire::Socket sock = DialSocket(*client_, peer_.port());
     *peer_fd = peer_.Accept();
     switch (GetParam()) {
       case PathKind::kStream:
-        return std::make_unique<StreamConn>(client_->streams.get(), client_->Ctx(60), handle_, false);
+        return OpenClientPath(std::move(sock), ClientPath::kStream);
       case PathKind::kRaw:
-        return OpenRawChannel(*client_, handle_);
+        return OpenClientPath(std::move(sock), ClientPath::kRawChannel);
       case PathKind::kFd:
-        return TakeDescriptor(*client_, handle_);
+        return OpenClientPath(std::move(sock), ClientPath::kFdPassing);
     }
     return nullptr;
   }
 
   std::string dir_;
   std::unique_ptr<DaemonProcess> daemon_;
-  std::unique_ptr<SwClient> client_;
+  std::unique_ptr<sockwire::Client> client_;
   Peer peer_;
-  std::string handle_;
 };
 
 // Both directions at once: the peer writes while it reads.
