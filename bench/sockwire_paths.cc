@@ -161,11 +161,7 @@ class ByteStreamConn : public Conn {
  public:
   explicit ByteStreamConn(sockwire::Socket sock) : sock_(std::move(sock)), s_(sock_.stream()) {}
   void Write(const char* p, size_t n) override { s_.write(std::string_view(p, n)); }
-  size_t Read(char* p, size_t n) override {
-    std::string got = s_.read(n);
-    memcpy(p, got.data(), got.size());
-    return got.size();
-  }
+  size_t Read(char* p, size_t n) override { return s_.read_into(std::span<char>(p, n)); }
   void ShutdownWrite() override { s_.shutdown_write(); }
 
  private:

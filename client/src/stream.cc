@@ -69,12 +69,21 @@ class StreamImpl {
 
   std::string Read(std::size_t max) {
     if (max == 0) throw std::invalid_argument("ByteStream::read: max must be > 0");
+    std::size_t n = std::min(max, Available());
+    if (n == 0) return std::string();  // EOF.
+    std::string out(n, '\0');
+    out.resize(ReadInto(out.data(), n));
+    return out;
+  }
+
+  std::size_t ReadInto(char* p, std::size_t max) {
+    if (max == 0) throw std::invalid_argument("ByteStream::read_into: the buffer must not be empty");
     while (off_ == buf_.size()) {
-      if (eof_) return std::string();
+      if (eof_) return 0;
       if (!ReadFrame()) FailEnded();
     }
     std::size_t k = std::min(max, buf_.size() - off_);
-    std::string out(buf_.data() + off_, k);
+    memcpy(p, buf_.data() + off_, k);
     off_ += k;
     consumed_ += static_cast<std::int64_t>(k);
     if (read_window_ > 0 && consumed_ >= read_window_ / 2 && !eof_) {
@@ -84,7 +93,7 @@ class StreamImpl {
       // sent, or an error); the next Read reports which.
       rw_->Write(out_);
     }
-    return out;
+    return k;
   }
 
   void ShutdownWrite() {
@@ -137,6 +146,14 @@ class StreamImpl {
   }
 
  private:
+  // Bytes buffered now, or (none buffered) the size of the next frame at most.
+  std::size_t Available() {
+    while (off_ == buf_.size() && !eof_) {
+      if (!ReadFrame()) FailEnded();
+    }
+    return buf_.size() - off_;
+  }
+
   void AttachGrant() {
     if (consumed_ > 0 && read_window_ > 0) {
       out_.set_credit(consumed_);
@@ -218,6 +235,9 @@ ByteStream::ByteStream(std::shared_ptr<internal::ClientImpl> client, const std::
 
 void ByteStream::write(std::string_view data) { internal::Open(impl_.get()).Write(data); }
 std::string ByteStream::read(std::size_t max) { return internal::Open(impl_.get()).Read(max); }
+std::size_t ByteStream::read_into(std::span<char> buffer) {
+  return internal::Open(impl_.get()).ReadInto(buffer.data(), buffer.size());
+}
 void ByteStream::shutdown_write() { internal::Open(impl_.get()).ShutdownWrite(); }
 
 void ByteStream::close() {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon_process.h"
 #include "sockwire/sockwire.h"
@@ -111,6 +112,30 @@ TEST(ByteStream, EightMiBBothWaysWithChecksum) {
   EXPECT_EQ(back.size(), n);
   EXPECT_EQ(Fnv1a(back), Fnv1a(down));
   EXPECT_TRUE(back == down);
+}
+
+TEST(ByteStream, ReadIntoFillsTheCallersBufferUntilEof) {
+  Client c = NewClient();
+  auto [a, b] = sockwire::socketpair(c);
+  const std::string data = RandomBytes(3u << 20, 3);
+  std::thread peer([&] {
+    b.sendall(data);
+    b.shutdown(SHUT_WR);
+  });
+  ByteStream s = a.stream();
+  std::string got;
+  std::vector<char> buf(100000);  // Not a divisor of the frame size.
+  for (;;) {
+    std::size_t n = s.read_into(buf);
+    if (n == 0) break;
+    ASSERT_LE(n, buf.size());
+    got.append(buf.data(), n);
+  }
+  EXPECT_EQ(s.read_into(buf), 0u);  // EOF stays EOF.
+  EXPECT_EQ(s.read(10), "");
+  peer.join();
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
 }
 
 TEST(ByteStream, HalfCloseIsEofForThePeer) {

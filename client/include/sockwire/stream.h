@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -63,6 +64,8 @@ class ByteStream {
   void write(std::string_view data);
   // Up to `max` bytes (max > 0); "" at EOF.
   std::string read(std::size_t max);
+  // Like read(), into `buffer` (non-empty); returns the byte count, 0 at EOF.
+  std::size_t read_into(std::span<char> buffer);
   // Half-close: the daemon shuts the socket down for writing after the bytes
   // written so far. Further write() calls throw sockwire::error(EPIPE).
   void shutdown_write();
