@@ -541,21 +541,25 @@ int Run(const Config& cfg) {
          if (!st.ok()) Die("Send: " + st.error_message());
        }},
   };
-  for (auto& [name, op] : ops) {
-    RateRow row{name};
-    std::vector<double> r1, r16;
-    try {
-      for (int rep = 0; rep < cfg.reps; ++rep) {
-        r1.push_back(Rate(cfg, 1, op));
-        r16.push_back(Rate(cfg, 16, op));
+  // Repetitions interleave the operations, so a change in the machine's load
+  // during the run hits the peer and sockwire alike.
+  std::vector<std::vector<double>> r1(ops.size()), r16(ops.size());
+  for (auto& [name, op] : ops) rates.push_back(RateRow{name});
+  for (int rep = 0; rep < cfg.reps; ++rep) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (!rates[i].error.empty()) continue;
+      try {
+        r1[i].push_back(Rate(cfg, 1, ops[i].second));
+        r16[i].push_back(Rate(cfg, 16, ops[i].second));
+      } catch (const std::exception& e) {
+        rates[i].error = e.what();
+        all_ok = false;
       }
-    } catch (const std::exception& e) {
-      row.error = e.what();
-      all_ok = false;
     }
-    row.r1 = Median(r1);
-    row.r16 = Median(r16);
-    rates.push_back(row);
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    rates[i].r1 = Median(r1[i]);
+    rates[i].r16 = Median(r16[i]);
   }
   for (auto& h : sink_handles) sw.Close(h);
 
