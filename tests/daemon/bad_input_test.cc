@@ -290,7 +290,7 @@ TEST_F(BadInput, ClientVanishingMidCallLeavesDaemonServing) {
   int last = -1;
   EXPECT_TRUE(WaitFor([&] {
     last = d_.OpenFdCount();
-    return last == baseline;
+    return last <= baseline;  // gRPC may close a transient fd of its own meanwhile.
   }, seconds(5))) << "open descriptors " << last << ", baseline " << baseline;
 
   // The socket serves the next recv.
@@ -313,7 +313,7 @@ TEST_F(BadInput, ManyCancelledCallsLeakNothing) {
   int last = -1;
   EXPECT_TRUE(WaitFor([&] {
     last = d_.OpenFdCount();
-    return last == baseline;
+    return last <= baseline;  // gRPC may close a transient fd of its own meanwhile.
   }, seconds(5))) << "open descriptors " << last << ", baseline " << baseline;
 }
 

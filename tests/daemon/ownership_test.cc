@@ -177,7 +177,7 @@ TEST(Ownership, DisconnectClosesSocketsAndFdCountReturnsToBaseline) {
   bool back = WaitFor(
       [&] {
         last = d.OpenFdCount();
-        return last == baseline;
+        return last <= baseline;  // gRPC may close a transient fd of its own meanwhile.
       },
       seconds(10));
   EXPECT_TRUE(back) << "open descriptors " << last << ", baseline " << baseline;
@@ -210,7 +210,7 @@ TEST(Ownership, SessionCloseClosesSocketsAtOnce) {
   EXPECT_TRUE(WaitFor(
       [&] {
         last = d.OpenFdCount();
-        return last == baseline;
+        return last <= baseline;  // gRPC may close a transient fd of its own meanwhile.
       },
       seconds(2)))
       << "open descriptors " << last << ", baseline " << baseline;
@@ -236,7 +236,7 @@ TEST(Ownership, SessionWithoutHoldEndsWhenItsLeaseExpires) {
   EXPECT_TRUE(WaitFor(
       [&] {
         last = d.OpenFdCount();
-        return last == baseline;
+        return last <= baseline;  // gRPC may close a transient fd of its own meanwhile.
       },
       seconds(10)))
       << "open descriptors " << last << ", baseline " << baseline;
