@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "internal.h"
 #include "sockwire/errors.h"
@@ -210,9 +210,64 @@ namespace {
                        std::strerror(err), info);
 }
 
-// A blocking connection to "unix:/path" or "tcp:host:port", with send and
-// receive timeouts of `handshake_s` for the token exchange.
+using Clock = std::chrono::steady_clock;
+
+// What is left until `deadline`; past it, the listener counts as unreachable.
+Clock::duration Remaining(Clock::time_point deadline, const std::string& address) {
+  Clock::duration left = deadline - Clock::now();
+  if (left <= Clock::duration::zero()) ThrowUnreachable(ETIMEDOUT, address);
+  return left;
+}
+
+// SO_SNDTIMEO and SO_RCVTIMEO of `left` (at least 1 us: 0 means no limit).
+void SetIoTimeouts(int fd, Clock::duration left) {
+  auto us = std::max<long long>(
+      1, std::chrono::duration_cast<std::chrono::microseconds>(left).count());
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(us / 1000000);
+  tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// connect() on blocking `fd`, bounded by `deadline`: Linux applies
+// SO_SNDTIMEO to connect (a unix listener with a full backlog gives EAGAIN
+// once it expires, TCP EINPROGRESS). A TCP connect interrupted by a signal
+// goes on in the background (EALREADY on retry): poll for its end. Every
+// failure, a timeout included, is DATA_LISTENER_UNREACHABLE.
+void ConnectBounded(int fd, const sockaddr* sa, socklen_t len, Clock::time_point deadline,
+                    const std::string& address) {
+  for (;;) {
+    SetIoTimeouts(fd, Remaining(deadline, address));
+    if (::connect(fd, sa, len) == 0) return;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) ThrowUnreachable(ETIMEDOUT, address);
+    if (err != EINPROGRESS && err != EALREADY) ThrowUnreachable(err, address);
+    for (;;) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    Remaining(deadline, address)).count();
+      pollfd p{fd, POLLOUT, 0};
+      int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(ms + 1, 1 << 30)));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) ThrowUnreachable(errno, address);
+      if (r == 0) continue;  // Remaining() throws once the deadline passed.
+      int soerr = 0;
+      socklen_t n = sizeof soerr;
+      if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &n) != 0) soerr = errno;
+      if (soerr != 0) ThrowUnreachable(soerr, address);
+      return;
+    }
+  }
+}
+
+// A blocking connection to "unix:/path" or "tcp:host:port". The connect and
+// the token exchange after it (through SO_SNDTIMEO/SO_RCVTIMEO) are bounded
+// together by `handshake_s`.
 UniqueFd ConnectDataListener(const std::string& address, double handshake_s) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(handshake_s));
   UniqueFd fd;
   if (address.rfind("unix:", 0) == 0) {
     std::string path = address.substr(5);
@@ -222,9 +277,7 @@ UniqueFd ConnectDataListener(const std::string& address, double handshake_s) {
     std::memcpy(sun.sun_path, path.data(), path.size());
     fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) ThrowErrno(errno, "socket");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
-      ThrowUnreachable(errno, address);
-    }
+    ConnectBounded(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun, deadline, address);
   } else if (address.rfind("tcp:", 0) == 0) {
     std::string hostport = address.substr(4);
     std::size_t colon = hostport.rfind(':');
@@ -241,11 +294,10 @@ UniqueFd ConnectDataListener(const std::string& address, double handshake_s) {
         res == nullptr) {
       ThrowUnreachable(EINVAL, address);
     }
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(res, ::freeaddrinfo);
     fd.reset(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int err = !fd ? errno : 0;
-    if (fd && ::connect(fd.get(), res->ai_addr, res->ai_addrlen) != 0) err = errno;
-    ::freeaddrinfo(res);
-    if (err != 0) ThrowUnreachable(err, address);
+    if (!fd) ThrowUnreachable(errno, address);
+    ConnectBounded(fd.get(), res->ai_addr, res->ai_addrlen, deadline, address);
     // Small writes are often request/response round trips: no Nagle delay
     // (the daemon sets the same on its end).
     int one = 1;
@@ -253,11 +305,8 @@ UniqueFd ConnectDataListener(const std::string& address, double handshake_s) {
   } else {
     ThrowUnreachable(EINVAL, address);
   }
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(handshake_s);
-  tv.tv_usec = static_cast<suseconds_t>((handshake_s - std::floor(handshake_s)) * 1e6);
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // The token exchange gets what is left of the same budget.
+  SetIoTimeouts(fd.get(), Remaining(deadline, address));
   return fd;
 }
 

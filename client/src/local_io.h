@@ -75,7 +75,9 @@ struct Presented {
 // ...), sockwire::error with reason DATA_LISTENER_UNREACHABLE when the
 // listener cannot be reached (e.g. a daemon on another host), and
 // sockwire::error(ECONNREFUSED) with reason TOKEN_REFUSED for "ERR ...".
-// The handshake is bounded by the client's rpc_timeout.
+// The handshake (the connect included) is bounded by the client's rpc_timeout:
+// a listener that does not answer (a full unix backlog, a black-holed TCP
+// address) is DATA_LISTENER_UNREACHABLE (ETIMEDOUT) once it passed.
 Presented Present(const ClientImpl& client, const std::string& handle, bool descriptor);
 
 }  // namespace sockwire::internal
