@@ -1025,7 +1025,10 @@ SocketBuf::~SocketBuf() {
 bool SocketBuf::streamed() const {
   // A stream's deadline covers the whole call, while Python's timeout bounds
   // each operation: only a blocking socket's file can live on one stream.
-  return !socket_.timeout_.has_value();
+  // Once the stream is open it stays the file's path, even if a timeout is
+  // set later: it may hold up to a window of read-ahead, which recv() on the
+  // socket would skip (data lost and reordered).
+  return static_cast<bool>(stream_) || !socket_.timeout_.has_value();
 }
 
 ByteStream& SocketBuf::stream() {

@@ -319,6 +319,25 @@ TEST(Makefile, ReadWriteReadline) {
   EXPECT_THROW(t.client.makefile("x"), std::invalid_argument);
 }
 
+TEST(Makefile, KeepsItsStreamWhenATimeoutIsSetLater) {
+  Client c = NewClient();
+  Connection t = TcpConnection(c);
+  t.server.sendall("line one\nline two\nline three\n");
+  // Blocking socket: the first read opens the file's stream, and the daemon
+  // reads ahead for it; the 4-byte buffer leaves most of that in the stream.
+  auto in = t.client.makefile("rb", 4);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "line one");
+  // A timeout now must not move the file's reads to recv(): the bytes the
+  // stream read ahead are no longer in the socket.
+  static_cast<sockwire::SocketBuf*>(in.rdbuf())->socket().settimeout(0.5);
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "line two");
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "line three");
+}
+
 // ------------------------------------------------------------------ constructors
 
 TEST(CreateConnection, DialsListenerWithTimeout) {

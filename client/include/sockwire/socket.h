@@ -190,7 +190,9 @@ class Socket {
   // byte is in the socket (bulk in confirmed batches of 512 KiB over the
   // stream, the rest by SendAll); a "w" file never reads ahead. With a
   // timeout (or non-blocking), each buffer is one recv/sendall RPC instead,
-  // so the timeout applies per operation as in Python.
+  // so the timeout applies per operation as in Python. Once the file's
+  // stream is open the file keeps it: a timeout set on its socket() later
+  // does not apply to the file (recv() would skip the stream's read-ahead).
   SocketFile makefile(std::string_view mode = "r", std::size_t buffering = 8192) const;
 
   // A ByteStream (sockwire/stream.h) over this socket: StreamService.Stream,
