@@ -618,11 +618,14 @@ int Socket::data_fd() {
     use_local_descriptor();
   } catch (const error& e) {
     // The daemon's configuration (or where it runs) will not change for the
-    // next socket: stop asking. Anything else (e.g. a closed handle) is
-    // reported by the RPC the caller makes next.
+    // next socket: stop asking. TOKEN_REFUSED too: a remote daemon's unix:
+    // path that exists here is some other listener, which refuses every
+    // token. Anything else (e.g. a closed handle) is reported by the RPC the
+    // caller makes next.
     const std::string& reason = e.info().reason;
     if (reason == "FD_PASSING_DISABLED" || reason == "NO_DATA_LISTENER" ||
-        reason == "NO_UNIX_DATA_LISTENER" || reason == "DATA_LISTENER_UNREACHABLE") {
+        reason == "NO_UNIX_DATA_LISTENER" || reason == "DATA_LISTENER_UNREACHABLE" ||
+        reason == "TOKEN_REFUSED") {
       impl_->set_local_refused();
     }
   }

@@ -40,9 +40,9 @@ struct ClientOptions {
   // the daemon (Socket::use_local_descriptor) at its first send/recv-family
   // call and does its I/O natively from then on. Needs a daemon on this host
   // with --allow-fd-passing and a unix: --data-listen. When the daemon
-  // refuses (or its data listener cannot be reached), the Client remembers
-  // and its sockets keep using RPCs, silently; call use_local_descriptor()
-  // yourself to get the error.
+  // refuses (or its data listener cannot be reached or refuses the token),
+  // the Client remembers and its sockets keep using RPCs, silently; call
+  // use_local_descriptor() yourself to get the error.
   bool local_descriptors = false;
 };
 
