@@ -652,6 +652,8 @@ std::size_t Socket::send(std::string_view data, int flags) {
 }
 
 bool Socket::bulk_streamable(int flags) const {
+  // SOCK_STREAM only: the byte stream cannot keep datagram boundaries (the
+  // daemon refuses StreamService.Stream on other types, NOT_A_STREAM).
   return flags == 0 && type_ == SOCK_STREAM && !(timeout_ && *timeout_ == 0);
 }
 
@@ -1028,10 +1030,13 @@ SocketBuf::~SocketBuf() {
 bool SocketBuf::streamed() const {
   // A stream's deadline covers the whole call, while Python's timeout bounds
   // each operation: only a blocking socket's file can live on one stream.
+  // Only a SOCK_STREAM socket's: a byte stream cannot keep datagram
+  // boundaries (the daemon refuses it, NOT_A_STREAM).
   // Once the stream is open it stays the file's path, even if a timeout is
   // set later: it may hold up to a window of read-ahead, which recv() on the
   // socket would skip (data lost and reordered).
-  return static_cast<bool>(stream_) || !socket_.timeout_.has_value();
+  return static_cast<bool>(stream_) ||
+         (socket_.type_ == SOCK_STREAM && !socket_.timeout_.has_value());
 }
 
 ByteStream& SocketBuf::stream() {

@@ -338,6 +338,21 @@ TEST(Makefile, KeepsItsStreamWhenATimeoutIsSetLater) {
   EXPECT_EQ(line, "line three");
 }
 
+TEST(Makefile, DatagramSocketGoesByRecvNotAStream) {
+  // A byte stream cannot keep datagram boundaries (the daemon refuses it,
+  // NOT_A_STREAM): a blocking datagram socket's file reads by recv.
+  Client c = NewClient();
+  auto [a, b] = sockwire::socketpair(c, AF_UNIX, SOCK_DGRAM);
+  b.sendall("one\n");
+  b.sendall("two\n");
+  auto in = a.makefile("rb");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "one");
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "two");
+}
+
 // ------------------------------------------------------------------ constructors
 
 TEST(CreateConnection, DialsListenerWithTimeout) {

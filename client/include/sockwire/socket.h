@@ -179,26 +179,31 @@ class Socket {
   // file keeps the socket open: the connection ends when both are closed.
   // Socket errors propagate from stream operations as sockwire::error.
   //
-  // On a blocking socket (timeout None, Python's usual makefile socket) the
-  // file is carried by one ByteStream (stream()), opened at its first read
-  // or bulk write: a read loop costs one gRPC stream, not one RPC per
-  // buffer. Like Python's buffered file objects, a readable file reads
+  // On a blocking SOCK_STREAM socket (timeout None, Python's usual makefile
+  // socket) the file is carried by one ByteStream (stream()), opened at its
+  // first read or bulk write: a read loop costs one gRPC stream, not one RPC
+  // per buffer. Like Python's buffered file objects, a readable file reads
   // ahead: while it is open the daemon reads up to 1 MiB of socket data
   // for it, and what it read but the file did not hand out is gone when
   // the file closes. So do not mix recv() on the socket with a readable
   // makefile. Writes keep sendall's meaning: a flush returns once every
   // byte is in the socket (bulk in confirmed batches of 512 KiB over the
   // stream, the rest by SendAll); a "w" file never reads ahead. With a
-  // timeout (or non-blocking), each buffer is one recv/sendall RPC instead,
-  // so the timeout applies per operation as in Python. Once the file's
-  // stream is open the file keeps it: a timeout set on its socket() later
-  // does not apply to the file (recv() would skip the stream's read-ahead).
+  // timeout (non-blocking, or another socket type), each buffer is one
+  // recv/sendall RPC instead, so the timeout applies per operation as in
+  // Python. Once the file's stream is open the file keeps it: a timeout set
+  // on its socket() later does not apply to the file (recv() would skip the
+  // stream's read-ahead).
   SocketFile makefile(std::string_view mode = "r", std::size_t buffering = 8192) const;
 
   // A ByteStream (sockwire/stream.h) over this socket: StreamService.Stream,
   // the bulk path for both directions. Closing the socket while the stream
   // is open ends the stream with an error. While the stream is open, do not
-  // recv()/send() on the socket yourself.
+  // recv()/send() on the socket yourself. SOCK_STREAM sockets only (a byte
+  // stream cannot keep datagram boundaries): on any other type stream()
+  // throws the daemon's refusal, sockwire::error with info().reason
+  // NOT_A_STREAM (FAILED_PRECONDITION). sendall, sendfile and makefile use a
+  // stream only on SOCK_STREAM sockets, so they work on every type.
   ByteStream stream() const;
 
   // A raw data channel (sockwire/data_channel.h) over this SOCK_STREAM

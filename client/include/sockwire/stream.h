@@ -1,7 +1,8 @@
 // sockwire::ByteStream: a socket's bytes over StreamService.Stream, the
 // daemon's bidirectional byte stream with credit flow control.
 //
-// Obtain one with Socket::stream(). It is the fast path for bulk data: one
+// Obtain one with Socket::stream(), on a SOCK_STREAM socket (other types:
+// the daemon refuses, reason NOT_A_STREAM; see Socket::stream()). It is the fast path for bulk data: one
 // gRPC call carries the bytes both ways, instead of one RPC per send/recv.
 //
 //   sockwire::ByteStream s = sock.stream();
