@@ -5,9 +5,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +20,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon_process.h"
 #include "sockwire/sockwire.h"
@@ -41,6 +47,8 @@ class DataDaemon {
     std::filesystem::remove_all(dir_);
   }
   std::string target() const { return daemon_->grpc_target(); }
+  // The path of its unix: --data-listen.
+  std::string data_path() const { return dir_ + "/data.sock"; }
 
  private:
   std::string dir_;
@@ -60,6 +68,11 @@ DataDaemon& NoFdPassing() {
 // No data listener at all.
 DaemonProcess& Plain() {
   static DaemonProcess d;
+  return d;
+}
+// Descriptor passing allowed, but no data listener.
+DaemonProcess& FdPassingWithoutListener() {
+  static DaemonProcess d({"--allow-fd-passing"});
   return d;
 }
 
@@ -136,6 +149,53 @@ void WriteAll(int fd, std::string_view s) {
     s.remove_prefix(static_cast<std::size_t>(n));
   }
 }
+
+// A unix listener bound at `path` (unlinked first: it takes the place of a
+// daemon's data listener there), listening with `backlog`.
+sockwire::UniqueFd UnixListener(const std::string& path, int backlog) {
+  ::unlink(path.c_str());
+  sockwire::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), std::min(path.size(), sizeof sun.sun_path - 1));
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+  EXPECT_EQ(::listen(fd.get(), backlog), 0);
+  return fd;
+}
+
+// Some other program's listener at a daemon's unix: data path (as when the
+// daemon runs on another host and the path exists here): it counts the
+// connections and refuses every token ("ERR ...").
+class RefusingListener {
+ public:
+  explicit RefusingListener(const std::string& path)
+      : fd_(UnixListener(path, 16)), thread_([this] { Serve(); }) {}
+  ~RefusingListener() {
+    stop_ = true;
+    thread_.join();
+  }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      sockwire::UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn) continue;
+      ++connections_;  // Before the reply: the client sees the count.
+      char c;
+      while (::recv(conn.get(), &c, 1, 0) == 1 && c != '\n') {
+      }
+      WriteAll(conn.get(), "ERR not this daemon's token\n");
+    }
+  }
+
+  sockwire::UniqueFd fd_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
 
 // ------------------------------------------------------------------ descriptor
 
@@ -219,9 +279,19 @@ TEST(LocalDescriptor, RecvHonoursTheSocketTimeout) {
   Connected t = Dial(c, peer);  // The peer never writes.
   t.sock.use_local_descriptor();
   t.sock.settimeout(0.2);
+  // The timeout comes after (about) 0.2 s, not at once. No upper bound: a
+  // loaded machine may be late.
+  using Clock = std::chrono::steady_clock;
+  auto waited = [](Clock::time_point since) {
+    return std::chrono::duration<double>(Clock::now() - since).count();
+  };
+  Clock::time_point start = Clock::now();
   EXPECT_THROW(t.sock.recv(10), sockwire::timeout);
+  EXPECT_GE(waited(start), 0.15);
   std::vector<char> buf(10);
+  start = Clock::now();
   EXPECT_THROW(t.sock.recv_into(std::span<char>(buf)), sockwire::timeout);
+  EXPECT_GE(waited(start), 0.15);
   // Data that is there is returned at once, timeout or not.
   WriteAll(t.peer.get(), "x");
   EXPECT_EQ(t.sock.recv(10), "x");
@@ -347,16 +417,53 @@ TEST(LocalDescriptor, DaemonWithoutFdPassingRefusesClearly) {
 }
 
 TEST(LocalDescriptor, DaemonWithoutDataListenerRefusesClearly) {
-  Client c(Plain().grpc_target());
+  // --allow-fd-passing, so that the missing --data-listen is what refuses
+  // (the daemon checks descriptor passing first).
+  Client c(FdPassingWithoutListener().grpc_target());
   Socket s(c, AF_INET, SOCK_STREAM);
   try {
     s.use_local_descriptor();
     FAIL() << "a descriptor without a data listener";
   } catch (const sockwire::error& e) {
-    // No --allow-fd-passing either: whichever the daemon checks first.
-    EXPECT_TRUE(e.info().reason == "FD_PASSING_DISABLED" || e.info().reason == "NO_DATA_LISTENER")
-        << e.what();
+    EXPECT_EQ(e.info().reason, "NO_DATA_LISTENER") << e.what();
   }
+  EXPECT_EQ(s.local_descriptor(), -1);
+}
+
+TEST(LocalDescriptor, FullDataListenerBacklogTimesOut) {
+  DataDaemon d({"--allow-fd-passing"});
+  // A listener at the daemon's data path that never accepts, its backlog
+  // full: connect() blocks until the client's rpc_timeout bounds it.
+  sockwire::UniqueFd listener = UnixListener(d.data_path(), 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, d.data_path().data(), d.data_path().size());
+  std::vector<sockwire::UniqueFd> queued;
+  for (;;) {
+    sockwire::UniqueFd f(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (::connect(f.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+      ASSERT_EQ(errno, EAGAIN) << std::strerror(errno);
+      break;
+    }
+    queued.push_back(std::move(f));
+    ASSERT_LT(queued.size(), 100u) << "the backlog never filled";
+  }
+  ClientOptions options;
+  options.rpc_timeout = std::chrono::milliseconds(1000);
+  Client c(d.target(), options);
+  Socket s(c, AF_INET, SOCK_STREAM);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    s.use_local_descriptor();
+    FAIL() << "connected to a listener with a full backlog";
+  } catch (const sockwire::error& e) {
+    EXPECT_EQ(e.info().reason, "DATA_LISTENER_UNREACHABLE") << e.what();
+    EXPECT_EQ(e.errno_value(), ETIMEDOUT) << e.what();
+  }
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(took, 0.5);   // It did wait for the listener...
+  EXPECT_LT(took, 20.0);  // ...but not without limit.
+  EXPECT_EQ(s.local_descriptor(), -1);
 }
 
 TEST(LocalDescriptor, ClientOptionTakesItOnFirstUse) {
@@ -377,13 +484,53 @@ TEST(LocalDescriptor, ClientOptionFallsBackSilentlyWhenRefused) {
   options.local_descriptors = true;
   Client c(NoFdPassing().target(), options);
   Peer peer;
-  for (int i = 0; i < 2; ++i) {
+  // Every socket keeps working over RPCs, without a descriptor and without
+  // an exception. Not checked here: that the sockets after the first did
+  // not call TakeDescriptor again (the daemon counts no refusals, and the
+  // Client does not expose what it remembered); the test below checks that
+  // on a refusal it can observe, the listener's connections.
+  for (int i = 0; i < 4; ++i) {
+    Connected t = Dial(c, peer);
+    t.sock.sendall("rpc");
+    EXPECT_EQ(t.sock.local_descriptor(), -1);
+    char buf[4];
+    ASSERT_EQ(::recv(t.peer.get(), buf, 3, MSG_WAITALL), 3);
+    EXPECT_EQ(std::string(buf, 3), "rpc");
+    WriteAll(t.peer.get(), "ok");
+    EXPECT_EQ(t.sock.recv(2), "ok");
+    EXPECT_EQ(t.sock.local_descriptor(), -1);
+  }
+}
+
+TEST(LocalDescriptor, ClientOptionRemembersATokenRefusal) {
+  // A daemon "on another host" whose unix: data path exists here: this
+  // host's listener at that path refuses every token.
+  DataDaemon d({"--allow-fd-passing"});
+  RefusingListener other(d.data_path());
+  ClientOptions options;
+  options.local_descriptors = true;
+  Client c(d.target(), options);
+  {
+    Socket s(c, AF_INET, SOCK_STREAM);
+    try {
+      s.use_local_descriptor();
+      FAIL() << "the stand-in listener accepted a token";
+    } catch (const sockwire::error& e) {
+      EXPECT_EQ(e.info().reason, "TOKEN_REFUSED") << e.what();
+    }
+  }
+  ASSERT_EQ(other.connections(), 1);
+  // The option's first try is refused too; the Client remembers, so no
+  // later socket connects to the listener again.
+  Peer peer;
+  for (int i = 0; i < 3; ++i) {
     Connected t = Dial(c, peer);
     t.sock.sendall("rpc");
     EXPECT_EQ(t.sock.local_descriptor(), -1);
     WriteAll(t.peer.get(), "ok");
     EXPECT_EQ(t.sock.recv(2), "ok");
   }
+  EXPECT_EQ(other.connections(), 2);
 }
 
 // ------------------------------------------------------------------ data channel
