@@ -96,9 +96,8 @@ class ClientImpl {
   mutable std::atomic<bool> local_refused_{false};
 };
 
-// Sends whole confirmed batches of `data` over `s`: every byte it reports is
-// in the socket. Returns how many bytes (a multiple of half the daemon's
-// write window; 0 when `data` is shorter).
+// Sends all of `data` over `s` and returns once the daemon confirmed every
+// byte is in the socket (a `flush` frame, stream.proto). Returns data.size().
 std::size_t StreamSendConfirmed(ByteStream& s, std::string_view data);
 
 // Seconds <-> google.protobuf.Duration.

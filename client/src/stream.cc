@@ -47,7 +47,9 @@ class StreamImpl {
     }
   }
 
-  void Write(std::string_view data) {
+  // `flush`: the last frame asks the daemon to return all credit once every
+  // byte is in the socket.
+  void Write(std::string_view data, bool flush = false) {
     if (shut_wr_) throw error(EPIPE, "stream was shut down for writing");
     while (!data.empty()) {
       std::size_t k = std::min(data.size(), kMaxFrame);
@@ -61,6 +63,7 @@ class StreamImpl {
       write_credit_ -= static_cast<std::int64_t>(k);
       out_.Clear();
       out_.set_data(data.data(), k);
+      if (flush && k == data.size()) out_.set_flush(true);
       AttachGrant();
       if (!rw_->Write(out_)) FailEnded();
       data.remove_prefix(k);
@@ -105,25 +108,17 @@ class StreamImpl {
     shut_wr_ = true;
   }
 
-  // Writes whole batches of half the write window, each confirmed before the
-  // next: the daemon returns write credit as it writes bytes to the socket
-  // and sends a grant once half a window is pending, so a batch of exactly
-  // that size is granted back only after its last byte reached the socket.
-  // (Grants piggybacked on data frames only come sooner; the data is kept
-  // for Read.) Returns the bytes sent and confirmed (a multiple of the
-  // batch size).
+  // Writes all of `data` and returns once the daemon confirms every byte is
+  // in the socket: the last frame carries `flush`, and the daemon returns
+  // credit only for bytes written, so the whole window coming back means
+  // nothing is queued. Returns data.size().
   std::size_t SendConfirmed(std::string_view data) {
-    const std::size_t batch = static_cast<std::size_t>(window_ / 2);
-    std::size_t done = 0;
-    if (batch == 0) return 0;
-    while (data.size() - done >= batch) {
-      Write(data.substr(done, batch));
-      while (write_credit_ < window_) {
-        if (!ReadFrame()) FailEnded();
-      }
-      done += batch;
+    if (data.empty()) return 0;
+    Write(data, /*flush=*/true);
+    while (write_credit_ < window_) {
+      if (!ReadFrame()) FailEnded();
     }
-    return done;
+    return data.size();
   }
 
   void Close() {

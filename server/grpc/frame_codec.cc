@@ -10,7 +10,7 @@ namespace sockwire::server {
 namespace {
 
 // StreamFrame field numbers and their wire keys (field << 3 | wire type).
-constexpr uint32_t kHandle = 1, kData = 2, kCredit = 3, kShutdownWrite = 4;
+constexpr uint32_t kHandle = 1, kData = 2, kCredit = 3, kShutdownWrite = 4, kFlush = 7;
 constexpr int kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5;
 
 absl::Status Malformed(std::string_view why) {
@@ -119,6 +119,7 @@ absl::Status ParseFrame(const grpc::ByteBuffer& bb, InFrame* out) {
         if (!c.Varint(&v)) return Malformed("truncated varint");
         if (field == kCredit) out->credit = static_cast<int64_t>(v);
         if (field == kShutdownWrite) out->shutdown_write = v != 0;
+        if (field == kFlush) out->flush = v != 0;
         break;
       case kLen:
         if (!c.Varint(&v)) return Malformed("truncated length");

@@ -33,6 +33,7 @@ struct InFrame {
   size_t data_size = 0;
   int64_t credit = 0;
   bool shutdown_write = false;
+  bool flush = false;
 };
 
 // Parses `bb` into `out` (which it clears first). INVALID_ARGUMENT (reason

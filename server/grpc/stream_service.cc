@@ -172,6 +172,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       for (auto& piece : frame_.data) wq_.push_back(std::move(piece));
     }
     if (frame_.shutdown_write) want_shut_wr_ = true;
+    if (frame_.flush) flush_ = true;
     frame_ = InFrame();
   }
 
@@ -330,11 +331,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           have = true;
         }
         // Credit for written bytes rides on a frame we send anyway, or goes
-        // on its own once half a window is pending. Not on every drain: in
-        // an echo that would put a credit-only frame (and its write
-        // completion) in front of every reply. A client that waits for half
-        // a window to return knows those bytes are in the socket (the
-        // client's sendall relies on this).
+        // on its own once half a window is pending, or once the queue has
+        // drained after the client asked (`flush`: the client's sendall
+        // waits for its whole window to know every byte is in the socket).
+        // Not on every drain unasked: in an echo that would put a
+        // credit-only frame (and its write completion) before every reply.
+        if (flush_ && wq_.empty()) {
+          flush_ = false;
+          if (grant_pending_ > 0) have = true;
+        }
         if (grant_pending_ > 0 && (have || grant_pending_ >= kWindow / 2)) {
           credit += grant_pending_;
           client_credit_ += grant_pending_;
@@ -396,6 +401,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   int64_t client_credit_ ABSL_GUARDED_BY(mu_) = kWindow;
   int64_t grant_pending_ ABSL_GUARDED_BY(mu_) = 0;
   bool want_shut_wr_ ABSL_GUARDED_BY(mu_) = false;
+  bool flush_ ABSL_GUARDED_BY(mu_) = false;  // Return all credit once wq_ drains.
   bool shut_wr_done_ ABSL_GUARDED_BY(mu_) = false;
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;
   // Socket -> client.

@@ -12,6 +12,11 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <cstdlib>
+#include <cstdio>
+#include <chrono>
+#include <mutex>
+#include <condition_variable>
 #include <vector>
 
 #include "daemon_process.h"
@@ -266,6 +271,46 @@ TEST(Makefile, WritesLinesAndBulkInOrder) {
   // A write-only file read nothing ahead: recv() on the socket sees all.
   t.server.sendall("after");
   EXPECT_EQ(RecvExactly(t.client, 5), "after");
+}
+
+// A bulk write on a read-write file while the peer also sends: the daemon's
+// data frame back carries part of the write credit early, and flush() must
+// still learn that every byte reached the socket (it asks with `flush`).
+// Small socket buffers make the daemon write the batch in many pieces.
+TEST(Makefile, BulkFlushOnReadWriteFileReturnsWhileDataArrives) {
+  Client c = NewClient();
+  Tcp t = TcpConnection(c);
+  t.client.setsockopt(SOL_SOCKET, SO_SNDBUF, 4096);
+  t.server.setsockopt(SOL_SOCKET, SO_RCVBUF, 4096);
+  const std::string bulk = RandomBytes((512u << 10) + 5, 23);
+  auto f = t.client.makefile("rwb");
+  std::mutex mu;
+  std::condition_variable cv;
+  bool flushed = false;
+  std::thread writer([&] {
+    f.write(bulk.data(), static_cast<std::streamsize>(bulk.size()));
+    f.flush();
+    std::lock_guard<std::mutex> l(mu);
+    flushed = true;
+    cv.notify_all();
+  });
+  t.server.sendall("x");
+  std::string got = RecvExactly(t.server, bulk.size());
+  EXPECT_TRUE(got == bulk);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    if (!cv.wait_for(l, std::chrono::seconds(30), [&] { return flushed; })) {
+      // The writer is stuck in flush() for good; a hung test would only
+      // time out, so report it and end the process.
+      ADD_FAILURE() << "flush() did not return although the peer has every byte";
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  }
+  writer.join();
+  char one = 0;
+  ASSERT_TRUE(f.read(&one, 1));
+  EXPECT_EQ(one, 'x');
 }
 
 TEST(Makefile, RequestResponseOverOneFile) {

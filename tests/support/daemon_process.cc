@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -64,6 +65,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
   pid_ = fork();
   if (pid_ < 0) Die("fork failed");
   if (pid_ == 0) {
+    // A test process that dies without running destructors (a crash, a
+    // timeout's kill, _Exit after a hang) must not leave its daemon behind.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(127);  // The parent is already gone.
     // The child: the ready pipe's write end becomes fd 3.
     dup2(ready[1], 3);
     std::vector<char*> argv;
