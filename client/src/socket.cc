@@ -37,8 +37,8 @@ constexpr std::size_t kMaxChunk = 1 << 20;
 constexpr std::size_t kBulkThreshold = 1 << 20;
 // The read credit Socket::stream() grants (the daemon's own window).
 constexpr long long kStreamReadWindow = 1 << 20;
-// What a makefile sends over its stream in confirmed batches: half the
-// daemon's write window (stream.proto), the batch StreamSendConfirmed uses.
+// Makefile writes from this size on go over its stream (confirmed with a
+// `flush` frame); smaller ones by SendAll.
 constexpr std::size_t kConfirmBatch = 512 << 10;
 
 std::optional<v1::OptionName> TypedOption(int level, int optname) {
@@ -1050,10 +1050,10 @@ ByteStream& SocketBuf::stream() {
 }
 
 void SocketBuf::write_out(std::string_view data) {
-  // Only confirmed batches go over the stream: the daemon returns the credit
-  // for fewer pending bytes only with frames it sends anyway, so a flush of
-  // a small tail could not learn that its bytes reached the socket. The
-  // tail goes by SendAll, after every streamed byte was confirmed (order).
+  // Bulk goes over the stream and returns once the daemon confirms every
+  // byte is in the socket (a `flush` frame). A small write goes by SendAll:
+  // one RPC, no dearer than a confirmed stream write, and it keeps a file
+  // that only writes small lines from opening a stream at all.
   if (streamed() && data.size() >= kConfirmBatch) {
     data.remove_prefix(internal::StreamSendConfirmed(stream(), data));
   }
