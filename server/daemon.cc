@@ -129,6 +129,11 @@ absl::Status Daemon::Start() {
   builder.SetMaxSendMessageSize(max_msg);
   // Many blocked calls per connection are normal (1,000 pending accepts).
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1 << 20);
+  // A client that vanishes without closing its connection (a host gone, a
+  // cable pulled) must not hold its Hold stream, and so its session and
+  // sockets, forever: ping idle connections and drop silent ones.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   std::vector<int> ports(specs.size(), 0);
   for (size_t i = 0; i < specs.size(); ++i) {
     std::string addr = specs[i].unix_socket ? "unix:" + specs[i].path : specs[i].hostport;

@@ -72,8 +72,10 @@ int main(int argc, char** argv) {
   // Bulk streams allocate and free 256 KiB buffers continuously. With glibc's
   // defaults those are mmap'd or trimmed back to the kernel and faulted in
   // again each time (perf: page faults were ~15% of the daemon's CPU during a
-  // stream bulk transfer). Fixed thresholds keep such buffers in the heap;
-  // free memory beyond 32 MiB per arena is still returned.
+  // stream bulk transfer). Fixed thresholds keep such buffers in the heap.
+  // The cost, for the whole process: glibc's adaptive mmap threshold is off,
+  // and each malloc arena may keep up to 32 MiB of freed memory before it
+  // returns any to the kernel.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_TRIM_THRESHOLD, 32 << 20);
   sockwire::server::Options o;

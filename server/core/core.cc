@@ -211,8 +211,7 @@ absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view toke
 }
 void Core::HoldSession(const std::shared_ptr<Session>& s) { registry_->Hold(s); }
 void Core::ReleaseSession(const std::shared_ptr<Session>& s) { registry_->Release(s); }
-void Core::PinSession(const std::shared_ptr<Session>& s) { registry_->Pin(s); }
-void Core::UnpinSession(const std::shared_ptr<Session>& s) { registry_->Unpin(s); }
+void Core::TouchSession(const std::shared_ptr<Session>& s) { registry_->Touch(s); }
 int Core::CloseSession(const std::shared_ptr<Session>& s) {
   auto closed = registry_->CloseSession(s);
   for (auto& e : closed) loop_->Abort(e.get(), ClosedError());

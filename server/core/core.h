@@ -136,10 +136,12 @@ class Core {
   // A Hold stream started / ended (ending starts the grace period).
   void HoldSession(const std::shared_ptr<Session>& s);
   void ReleaseSession(const std::shared_ptr<Session>& s);
-  // A data stream or relay started / ended: the session lives while one runs
-  // (a long transfer needs no lease renewals).
-  void PinSession(const std::shared_ptr<Session>& s);
-  void UnpinSession(const std::shared_ptr<Session>& s);
+  // Bytes moved on a data stream or relay of `s`: renews its lease, as a
+  // call would. Rate-limited by the caller (see kTouchEvery). An idle
+  // stream does not keep a session alive: a client that vanished must not
+  // hold its sockets forever.
+  void TouchSession(const std::shared_ptr<Session>& s);
+  static constexpr std::chrono::milliseconds kTouchEvery{250};
   // Ends the session now; returns how many sockets were closed.
   int CloseSession(const std::shared_ptr<Session>& s);
   size_t session_count() const;

@@ -106,14 +106,8 @@ void Registry::Release(const std::shared_ptr<Session>& s) {
   s->last_active_ = Clock::now();
 }
 
-void Registry::Pin(const std::shared_ptr<Session>& s) {
+void Registry::Touch(const std::shared_ptr<Session>& s) {
   absl::MutexLock lock(&mu_);
-  s->pins_++;
-}
-
-void Registry::Unpin(const std::shared_ptr<Session>& s) {
-  absl::MutexLock lock(&mu_);
-  if (s->pins_ > 0) s->pins_--;
   s->last_active_ = Clock::now();
 }
 
@@ -149,7 +143,7 @@ std::vector<std::shared_ptr<SocketEntry>> Registry::Reap(Clock::time_point now) 
   absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<Session>> expired;
   for (auto& [token, s] : sessions_) {
-    if (s->holds_ > 0 || s->pins_ > 0) continue;
+    if (s->holds_ > 0) continue;
     // A session whose Hold stream went away gets the short grace period; one
     // that never held a stream lives on its lease.
     auto ttl = s->ever_held_ ? options_.session_grace : options_.session_lease;

@@ -33,7 +33,6 @@ class Session {
   // stores its 53-byte name once, not three times.
   absl::flat_hash_set<absl::string_view> handles_;
   int holds_ = 0;
-  int pins_ = 0;  // Data streams and relays in progress.
   bool ever_held_ = false;
   bool closed_ = false;
   Clock::time_point last_active_;
@@ -49,10 +48,8 @@ class Registry {
   absl::StatusOr<std::shared_ptr<Session>> FindSession(std::string_view token);
   void Hold(const std::shared_ptr<Session>& s);
   void Release(const std::shared_ptr<Session>& s);
-  // A data stream or relay of `s` started / ended: while one runs the session
-  // does not expire; when the last ends its lease (or grace) counts from then.
-  void Pin(const std::shared_ptr<Session>& s);
-  void Unpin(const std::shared_ptr<Session>& s);
+  // Traffic on a data stream or relay of `s`: the lease counts from now.
+  void Touch(const std::shared_ptr<Session>& s);
   // Returns the sockets it unlinked (the caller aborts their waits).
   std::vector<std::shared_ptr<SocketEntry>> CloseSession(const std::shared_ptr<Session>& s);
   // Ends expired sessions and orphans; returns the sockets to abort.

@@ -95,6 +95,8 @@ class Conn final {
   bool Pump(Dir& d);
   void Abort(bool src_is_sock_error);
   void End();
+  // Bytes moved: renews the session's lease (rate-limited).
+  void Touch();
 
   Worker* w_;
   int fd_;
@@ -106,9 +108,9 @@ class Conn final {
   bool sock_registered_ = false;
   std::string line_;
   std::shared_ptr<core::SocketEntry> entry_;
-  // Pinned while relaying: a long transfer keeps its session alive.
-  std::shared_ptr<core::Session> redeemed_session_;
+  // The session whose lease traffic renews (see Core::TouchSession).
   std::shared_ptr<core::Session> session_;
+  Clock::time_point last_touch_{};
   int pipes_[2][2];
   Dir dirs_[2];
 };
@@ -214,7 +216,6 @@ class Worker {
 };
 
 Conn::~Conn() {
-  if (session_) w_->core().UnpinSession(session_);
   if (sock_registered_ && entry_) epoll_ctl(w_->epfd(), EPOLL_CTL_DEL, entry_->fd(), nullptr);
   CloseFd(fd_);
   for (auto& p : pipes_) {
@@ -296,7 +297,7 @@ void Conn::Handshake() {
   auto r = data::Hub::For(w_->core()).Redeem(token);
   if (!r.ok()) return Fail(std::string(r.status().message()));
   entry_ = std::move(r->entry);
-  redeemed_session_ = std::move(r->session);
+  session_ = std::move(r->session);
   if (r->kind == data::TokenKind::kDescriptor) {
     if (!unix_conn_) return Fail("descriptors are only passed over the unix data listener");
     char ok[] = "OK\n";
@@ -346,10 +347,6 @@ bool Conn::StartRelay() {
     dead_ = true;
     return false;
   }
-  if (redeemed_session_) {
-    session_ = std::move(redeemed_session_);
-    w_->core().PinSession(session_);
-  }
   dirs_[0] = Dir{fd_, entry_->fd(), pipes_[0][0], pipes_[0][1], 0, false, false, false};
   dirs_[1] = Dir{entry_->fd(), fd_, pipes_[1][0], pipes_[1][1], 0, false, false, true};
   relaying_ = true;
@@ -377,6 +374,7 @@ bool Conn::Pump(Dir& d) {
       if (n > 0) {
         d.in_pipe -= static_cast<size_t>(n);
         progress = true;
+        Touch();
       } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         d.src_is_sock = !d.src_is_sock;  // The failing end is the destination.
         return false;
@@ -403,6 +401,14 @@ void Conn::Abort(bool sock_side_failed) {
 }
 
 void Conn::End() { dead_ = true; }
+
+void Conn::Touch() {
+  if (!session_) return;
+  auto now = Clock::now();
+  if (now - last_touch_ < core::Core::kTouchEvery) return;
+  last_touch_ = now;
+  w_->core().TouchSession(session_);
+}
 
 class Listener final : public Handler {
  public:

@@ -21,7 +21,7 @@ enum class TokenKind { kRelay, kDescriptor };
 struct Redeemed {
   std::shared_ptr<core::SocketEntry> entry;
   TokenKind kind;
-  // The session that asked for the token (a relay pins it while it runs).
+  // The session that asked for the token (relay traffic renews its lease).
   std::shared_ptr<core::Session> session;
 };
 

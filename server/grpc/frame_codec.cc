@@ -112,7 +112,7 @@ absl::Status ParseFrame(const grpc::ByteBuffer& bb, InFrame* out) {
     if (!c.Varint(&key)) return Malformed("truncated field key");
     uint64_t field = key >> 3;
     int type = static_cast<int>(key & 7);
-    if (field == 0) return Malformed("field number 0");
+    if (field == 0 || field > (uint64_t{1} << 29) - 1) return Malformed("invalid field number");
     uint64_t v;
     switch (type) {
       case kVarint:

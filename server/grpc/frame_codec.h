@@ -8,8 +8,9 @@
 //     returns `data` as sub-slices of them (references, no copy);
 //   - BuildFrame writes the few header bytes into a small slice and puts the
 //     payload slice (filled by recv() directly) after it.
-// Both produce and accept exactly the encoding protobuf uses, so clients keep
-// using the generated StreamFrame class.
+// BuildFrame writes an encoding protobuf parses (its field order differs from
+// protobuf's own output) and ParseFrame accepts what protobuf writes, so
+// clients keep using the generated StreamFrame class.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -38,7 +39,10 @@ struct InFrame {
 
 // Parses `bb` into `out` (which it clears first). INVALID_ARGUMENT (reason
 // MALFORMED_FRAME) if the bytes are not a StreamFrame. Unknown fields are
-// skipped, as protobuf does; a repeated singular field keeps its last value.
+// skipped, as protobuf does, except groups (proto2 only, never in a
+// StreamFrame), which are refused; a repeated singular field keeps its last
+// value. The handle is not checked for UTF-8 here: an invalid one is simply
+// an unknown handle.
 absl::Status ParseFrame(const grpc::ByteBuffer& bb, InFrame* out);
 
 // A daemon -> client frame: `credit` (when non-zero), `eof` (when set) and

@@ -43,6 +43,8 @@ constexpr int64_t kMaxCredit = int64_t{1} << 40;
 // reused; longer ones hand the buffer itself to gRPC.
 constexpr size_t kCopyBelow = 16 << 10;
 constexpr int kMaxIov = 64;
+// Received pieces smaller than this are copied out of gRPC's buffer.
+constexpr size_t kCopyPieceBelow = 4 << 10;
 
 bool WouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
@@ -82,11 +84,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           if (!opened_) Open();
           if (opened_) Consume();
         }
-        if (!client_done_ && !error_) {
-          reading_ = true;
-          act.read = true;
-        }
-        StepLocked(&act);
+        StepLocked(&act);  // Also starts the next read (MaybeReadLocked).
       }
     }
     Perform(act);
@@ -113,10 +111,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     Perform(act);
   }
 
-  void OnDone() override {
-    if (pinned_) core_.UnpinSession(call_.session);
-    Unref();
-  }
+  void OnDone() override { Unref(); }
 
  private:
   struct Actions {
@@ -146,10 +141,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       error_ = e.status();
       return;
     }
+    if (((*e)->type() & 0xf) != SOCK_STREAM) {
+      // Frames are not datagrams: queued frames are written with one
+      // sendmsg() and socket reads are cut at the credit.
+      error_ = core::RequestError(absl::StatusCode::kFailedPrecondition, "NOT_A_STREAM",
+                                  "the byte stream carries SOCK_STREAM sockets only");
+      return;
+    }
     entry_ = *std::move(e);
     opened_ = true;
-    core_.PinSession(call_.session);
-    pinned_ = true;
     rtok_ = std::make_shared<core::CancelToken>();
   }
 
@@ -169,7 +169,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         return;
       }
       client_credit_ -= n;
-      for (auto& piece : frame_.data) wq_.push_back(std::move(piece));
+      for (auto& piece : frame_.data) {
+        // A small piece is copied out, so it does not keep a whole receive
+        // buffer of gRPC's alive: a million 1-byte frames within the credit
+        // must cost about a megabyte, not a million buffers.
+        if (piece.size() < kCopyPieceBelow) {
+          wq_.push_back(grpc::Slice(piece.begin(), piece.size()));
+        } else {
+          wq_.push_back(std::move(piece));
+        }
+      }
     }
     if (frame_.shutdown_write) want_shut_wr_ = true;
     if (frame_.flush) flush_ = true;
@@ -193,6 +202,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       m.msg_iovlen = static_cast<size_t>(cnt);
       ssize_t n = ::sendmsg(entry_->fd(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n >= 0) {
+        Touch();
         grant_pending_ += n;
         size_t left = static_cast<size_t>(n);
         while (left > 0) {
@@ -229,6 +239,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       char* buf = const_cast<char*>(reinterpret_cast<const char*>(spare_.begin()));
       ssize_t n = ::recv(entry_->fd(), buf, static_cast<size_t>(std::min(credit_, kChunk)), MSG_DONTWAIT);
       if (n > 0) {
+        Touch();
         size_t got = static_cast<size_t>(n);
         if (got < kCopyBelow) {
           rbuf_ = grpc::Slice(buf, got);
@@ -250,6 +261,14 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return true;
     }
     return true;
+  }
+
+  // Traffic renews the session's lease (at most every kTouchEvery).
+  void Touch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto now = core::Clock::now();
+    if (now - last_touch_ < core::Core::kTouchEvery) return;
+    last_touch_ = now;
+    core_.TouchSession(call_.session);
   }
 
   bool Dead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_ || cancelled_ || error_.has_value(); }
@@ -290,6 +309,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         [] { return core::TimeoutError("stream"); });
   }
 
+  // Starts the next read of a client frame unless one is pending or the
+  // client is done. (Pausing reads while the queue is long only moved the
+  // frames into gRPC's own buffers, which cost more per frame than wq_.)
+  void MaybeReadLocked(Actions* act) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || client_done_ || Dead()) return;
+    reading_ = true;
+    act->read = true;
+  }
+
   // Moves everything forward as far as it can without blocking.
   void StepLocked(Actions* act) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
@@ -302,6 +330,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       if (!Dead()) RecvLocked();
       ArmOnce();
     }
+    MaybeReadLocked(act);
     if (!writing_ && !cancelled_) {
       if (error_) {
         if (!error_sent_) {
@@ -389,8 +418,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::shared_ptr<core::SocketEntry> entry_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<core::CancelToken> rtok_;
   bool armed_ ABSL_GUARDED_BY(mu_) = false;
-  // Set once under mu_ (Open), read in OnDone after every other callback.
-  bool pinned_ = false;
+  core::Clock::time_point last_touch_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> error_ ABSL_GUARDED_BY(mu_);
   bool error_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
