@@ -517,7 +517,10 @@ int Run(const Config& cfg) {
          v1::DataChannelRequest q;
          q.set_handle(payload);
          v1::DataChannelResponse r;
+         // The same call options as the sockwire calls below (sw.Ctx()): a
+         // deadline costs a timer on both ends, so both sides pay it.
          grpc::ClientContext ctx;
+         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
          auto st = bare_stub->OpenDataChannel(&ctx, q, &r);
          if (!st.ok() || r.token() != payload) Die("bare unary echo failed");
        }},
