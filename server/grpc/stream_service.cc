@@ -45,6 +45,8 @@ constexpr size_t kCopyBelow = 16 << 10;
 constexpr int kMaxIov = 64;
 // Received pieces smaller than this are copied out of gRPC's buffer.
 constexpr size_t kCopyPieceBelow = 4 << 10;
+// Gathered small pieces become one queue slice at this size.
+constexpr size_t kSmallBatch = 16 << 10;
 
 bool WouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
@@ -170,12 +172,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       }
       client_credit_ -= n;
       for (auto& piece : frame_.data) {
-        // A small piece is copied out, so it does not keep a whole receive
-        // buffer of gRPC's alive: a million 1-byte frames within the credit
-        // must cost about a megabyte, not a million buffers.
+        // Small pieces are gathered into small_ (and later one slice), so
+        // they neither keep whole receive buffers of gRPC's alive nor cost
+        // a queue entry each: a million 1-byte frames within the credit
+        // cost about a megabyte.
         if (piece.size() < kCopyPieceBelow) {
-          wq_.push_back(grpc::Slice(piece.begin(), piece.size()));
+          small_.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+          if (small_.size() >= kSmallBatch) CommitSmall();
         } else {
+          CommitSmall();  // Order: earlier small bytes first.
           wq_.push_back(std::move(piece));
         }
       }
@@ -185,8 +190,20 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     frame_ = InFrame();
   }
 
+  // Moves the gathered small bytes to the end of the queue, as one slice.
+  void CommitSmall() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (small_.empty()) return;
+    wq_.push_back(grpc::Slice(small_.data(), small_.size()));
+    small_.clear();
+  }
+
+  bool QueueEmpty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wq_.empty() && small_.empty(); }
+
   // Writes queued client data to the socket. False when it must wait.
   bool SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Small bytes wait in small_ only while the socket is behind; once the
+    // queue is empty they go now (an echo's request must not wait).
+    if (wq_.empty()) CommitSmall();
     while (!wq_.empty()) {
       // One sendmsg() for as many queued pieces as fit (a 256 KiB frame
       // arrives as many slices of gRPC's read buffers).
@@ -215,6 +232,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           wq_.pop_front();
           woff_ = 0;
         }
+        if (wq_.empty()) CommitSmall();
         continue;
       }
       if (errno == EINTR) continue;
@@ -365,7 +383,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         // waits for its whole window to know every byte is in the socket).
         // Not on every drain unasked: in an echo that would put a
         // credit-only frame (and its write completion) before every reply.
-        if (flush_ && wq_.empty()) {
+        if (flush_ && QueueEmpty()) {
           flush_ = false;
           if (grant_pending_ > 0) have = true;
         }
@@ -390,7 +408,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       fin = grpc::Status::CANCELLED;
     } else if (error_ && error_sent_) {
       fin = ToGrpcStatus(*error_, ctx_);
-    } else if (opened_ && eof_sent_ && shut_wr_done_ && wq_.empty()) {
+    } else if (opened_ && eof_sent_ && shut_wr_done_ && QueueEmpty()) {
       fin = grpc::Status::OK;
     }
     if (fin) {
@@ -425,6 +443,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // Client -> socket.
   // Pieces of received frames (references into gRPC's buffers).
   std::deque<grpc::Slice> wq_ ABSL_GUARDED_BY(mu_);
+  std::string small_ ABSL_GUARDED_BY(mu_);  // Small pieces after wq_, not yet a slice.
   size_t woff_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t client_credit_ ABSL_GUARDED_BY(mu_) = kWindow;
   int64_t grant_pending_ ABSL_GUARDED_BY(mu_) = 0;

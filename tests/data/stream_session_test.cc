@@ -306,11 +306,10 @@ TEST(StreamFraming, DatagramSocketIsRefused) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
 }
 
-// A million tiny frames fit in the credit. Each queued frame costs the daemon
-// about 35 bytes (a grpc::Slice in the queue; small pieces are copied, so
-// none keeps a receive buffer of gRPC's alive): 300,000 of them measured
-// about 10 MiB. The bound here is that cost, with room for noise; frames
-// are not coalesced, so 1 MiB of one-byte frames would cost about 35 MiB.
+// A million tiny frames fit in the credit: the daemon gathers small pieces
+// into 16 KiB slices, so they cost about their bytes, not a queue entry (or a
+// receive buffer of gRPC's) each. Before that, 300,000 one-byte frames cost
+// about 10 MiB.
 TEST(StreamBounds, TinyFramesToAStalledPeerKeepDaemonMemoryBounded) {
   DaemonProcess d;
   auto ch = d.NewChannel();
@@ -353,8 +352,8 @@ TEST(StreamBounds, TinyFramesToAStalledPeerKeepDaemonMemoryBounded) {
     std::this_thread::sleep_for(milliseconds(1000));
   }
   long after = d.RssKib();
-  EXPECT_LT(after - before, 20 * 1024) << "daemon grew by " << (after - before) << " KiB after " << last
-                                       << " one-byte frames";
+  EXPECT_LT(after - before, 4 * 1024) << "daemon grew by " << (after - before) << " KiB after " << last
+                                      << " one-byte frames";
   ctx->TryCancel();
   writer.join();
   rw->Finish();
