@@ -17,6 +17,7 @@
 
 #include "bench_util.h"
 #include "daemon_process.h"
+#include "loopback_listener.h"
 #include "sockwire_paths.h"
 
 namespace sockwire::bench {
@@ -45,28 +46,8 @@ void Digest(const std::string& s, uint64_t out[3]) {
   sum.Final(out);
 }
 
-// One listening socket in the test; Accept() hands out the daemon's dial.
-class Peer {
- public:
-  Peer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-    socklen_t len = sizeof sin;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
-    listen(fd_, 16);
-  }
-  ~Peer() { ::close(fd_); }
-  int port() const { return port_; }
-  int Accept() { return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
-
- private:
-  int fd_;
-  int port_;
-};
+// The socket's far end: a listener in this test process.
+using Peer = sockwire::testing::LoopbackListener;
 
 std::string ReadAll(int fd) {
   std::string got;

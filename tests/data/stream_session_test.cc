@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_process.h"
+#include "loopback_listener.h"
 #include "sockwire/v1/socket.grpc.pb.h"
 #include "sockwire/v1/stream.grpc.pb.h"
 
@@ -30,30 +31,33 @@ namespace {
 namespace v1 = sockwire::v1;
 using std::chrono::milliseconds;
 
-class Listener {
- public:
-  // `rcvbuf` > 0: accepted connections get that SO_RCVBUF (set before
-  // listen(), so the window is small from the start).
-  explicit Listener(int rcvbuf = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-    socklen_t len = sizeof sin;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
-    listen(fd_, 4);
-  }
-  ~Listener() { ::close(fd_); }
-  int port() const { return port_; }
-  int Accept() { return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
+using Listener = LoopbackListener;
 
- private:
-  int fd_;
-  int port_;
+// A daemon, its two stubs and one session on it.
+struct Rig {
+  explicit Rig(std::vector<std::string> args = {})
+      : d(std::move(args)),
+        ch(d.NewChannel()),
+        sockets(v1::SocketService::NewStub(ch)),
+        streams(v1::StreamService::NewStub(ch)),
+        session(OpenSession(ch)) {}
+  DaemonProcess d;
+  std::shared_ptr<grpc::Channel> ch;
+  std::unique_ptr<v1::SocketService::Stub> sockets;
+  std::unique_ptr<v1::StreamService::Stub> streams;
+  std::string session;
 };
+
+// Waits until `counter` stops moving for a second (at most `max_s` seconds)
+// and returns its last value: the daemon stopped taking more.
+long WaitForStall(const std::atomic<long>& counter, int max_s) {
+  long last = -1;
+  for (int i = 0; i < max_s && counter.load() != last; ++i) {
+    last = counter.load();
+    std::this_thread::sleep_for(milliseconds(1000));
+  }
+  return last;
+}
 
 std::string Dial(v1::SocketService::Stub& s, const std::string& session, int port) {
   v1::CreateConnectionRequest q;
@@ -97,10 +101,9 @@ bool PeerSeesEof(int peer_fd) {
 }
 
 TEST(StreamFraming, MalformedFrameIsRefusedInBand) {
-  DaemonProcess d;
-  auto ch = d.NewChannel();
-  std::string session = OpenSession(ch);
-  grpc::GenericStub stub(ch);
+  Rig rig;
+  const std::string& session = rig.session;
+  grpc::GenericStub stub(rig.ch);
   grpc::CompletionQueue cq;
   auto ctx = SessionContext(session);
   auto call = stub.PrepareCall(ctx.get(), "/sockwire.v1.StreamService/Stream", &cq);
@@ -148,11 +151,10 @@ TEST(StreamFraming, MalformedFrameIsRefusedInBand) {
 // Bytes moving on a stream renew a lease-only session; an idle stream does
 // not keep it (a client that vanished must not hold its sockets forever).
 TEST(StreamSession, TrafficOnAStreamRenewsTheLeaseAndIdlenessEndsIt) {
-  DaemonProcess d({"--session-lease=300ms", "--session-grace=100ms"});
-  auto ch = d.NewChannel();
-  auto sockets = v1::SocketService::NewStub(ch);
-  auto streams = v1::StreamService::NewStub(ch);
-  std::string session = OpenSession(ch);
+  Rig rig({"--session-lease=300ms", "--session-grace=100ms"});
+  auto& sockets = rig.sockets;
+  auto& streams = rig.streams;
+  const std::string& session = rig.session;
   Listener peer;
   std::string h = Dial(*sockets, session, peer.port());
   int pfd = peer.Accept();
@@ -187,11 +189,10 @@ TEST(StreamSession, TrafficOnARelayRenewsTheLeaseAndIdlenessEndsIt) {
     std::string dir;
     ~Cleanup() { std::filesystem::remove_all(dir); }
   } cleanup{dir};
-  DaemonProcess d({"--session-lease=300ms", "--session-grace=100ms", "--data-listen=unix:" + dir + "/data.sock"});
-  auto ch = d.NewChannel();
-  auto sockets = v1::SocketService::NewStub(ch);
-  auto streams = v1::StreamService::NewStub(ch);
-  std::string session = OpenSession(ch);
+  Rig rig({"--session-lease=300ms", "--session-grace=100ms", "--data-listen=unix:" + dir + "/data.sock"});
+  auto& sockets = rig.sockets;
+  auto& streams = rig.streams;
+  const std::string& session = rig.session;
   Listener peer;
   std::string h = Dial(*sockets, session, peer.port());
   int pfd = peer.Accept();
@@ -230,11 +231,11 @@ TEST(StreamSession, TrafficOnARelayRenewsTheLeaseAndIdlenessEndsIt) {
 // gRPC's buffers, so this also checks those buffers are not retained beyond
 // it).
 TEST(StreamBounds, StalledPeerKeepsDaemonMemoryBounded) {
-  DaemonProcess d;
-  auto ch = d.NewChannel();
-  auto sockets = v1::SocketService::NewStub(ch);
-  auto streams = v1::StreamService::NewStub(ch);
-  std::string session = OpenSession(ch);
+  Rig rig;
+  auto& d = rig.d;
+  auto& sockets = rig.sockets;
+  auto& streams = rig.streams;
+  const std::string& session = rig.session;
   Listener peer;
   std::string h = Dial(*sockets, session, peer.port());
   int pfd = peer.Accept();  // Never reads.
@@ -263,11 +264,7 @@ TEST(StreamBounds, StalledPeerKeepsDaemonMemoryBounded) {
   });
   // Wait until the daemon stops returning credit (the kernel buffers and the
   // window are full): no progress for a second.
-  long last = -1;
-  for (int i = 0; i < 20 && written.load() != last; ++i) {
-    last = written.load();
-    std::this_thread::sleep_for(milliseconds(1000));
-  }
+  long last = WaitForStall(written, 20);
   long after = d.RssKib();
   EXPECT_LT(after - before, 8 * 1024) << "daemon grew by " << (after - before) << " KiB; client wrote " << last;
   EXPECT_LT(last, 64L << 20) << "the stream did not push back";
@@ -278,11 +275,10 @@ TEST(StreamBounds, StalledPeerKeepsDaemonMemoryBounded) {
 }
 
 TEST(StreamFraming, DatagramSocketIsRefused) {
-  DaemonProcess d;
-  auto ch = d.NewChannel();
-  auto sockets = v1::SocketService::NewStub(ch);
-  auto streams = v1::StreamService::NewStub(ch);
-  std::string session = OpenSession(ch);
+  Rig rig;
+  auto& sockets = rig.sockets;
+  auto& streams = rig.streams;
+  const std::string& session = rig.session;
   v1::CreateRequest cq;
   cq.set_family(v1::FAMILY_INET);
   cq.set_type(v1::SOCKET_TYPE_DGRAM);
@@ -311,11 +307,11 @@ TEST(StreamFraming, DatagramSocketIsRefused) {
 // receive buffer of gRPC's) each. Before that, 300,000 one-byte frames cost
 // about 10 MiB.
 TEST(StreamBounds, TinyFramesToAStalledPeerKeepDaemonMemoryBounded) {
-  DaemonProcess d;
-  auto ch = d.NewChannel();
-  auto sockets = v1::SocketService::NewStub(ch);
-  auto streams = v1::StreamService::NewStub(ch);
-  std::string session = OpenSession(ch);
+  Rig rig;
+  auto& d = rig.d;
+  auto& sockets = rig.sockets;
+  auto& streams = rig.streams;
+  const std::string& session = rig.session;
   // Small kernel buffers on both sides, so the bytes pile up in the daemon.
   Listener peer(4096);
   std::string h = Dial(*sockets, session, peer.port());
@@ -346,11 +342,7 @@ TEST(StreamBounds, TinyFramesToAStalledPeerKeepDaemonMemoryBounded) {
       ++written;
     }
   });
-  long last = -1;
-  for (int i = 0; i < 30 && written.load() != last; ++i) {
-    last = written.load();
-    std::this_thread::sleep_for(milliseconds(1000));
-  }
+  long last = WaitForStall(written, 30);
   long after = d.RssKib();
   EXPECT_LT(after - before, 4 * 1024) << "daemon grew by " << (after - before) << " KiB after " << last
                                       << " one-byte frames";
