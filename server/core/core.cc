@@ -211,7 +211,12 @@ absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view toke
 }
 void Core::HoldSession(const std::shared_ptr<Session>& s) { registry_->Hold(s); }
 void Core::ReleaseSession(const std::shared_ptr<Session>& s) { registry_->Release(s); }
-void Core::TouchSession(const std::shared_ptr<Session>& s) { registry_->Touch(s); }
+void Core::TouchSession(const std::shared_ptr<Session>& s, Clock::time_point* last) {
+  auto now = Clock::now();
+  if (now - *last < kTouchEvery) return;
+  *last = now;
+  registry_->Touch(s);
+}
 int Core::CloseSession(const std::shared_ptr<Session>& s) {
   auto closed = registry_->CloseSession(s);
   for (auto& e : closed) loop_->Abort(e.get(), ClosedError());

@@ -137,10 +137,10 @@ class Core {
   void HoldSession(const std::shared_ptr<Session>& s);
   void ReleaseSession(const std::shared_ptr<Session>& s);
   // Bytes moved on a data stream or relay of `s`: renews its lease, as a
-  // call would. Rate-limited by the caller (see kTouchEvery). An idle
-  // stream does not keep a session alive: a client that vanished must not
-  // hold its sockets forever.
-  void TouchSession(const std::shared_ptr<Session>& s);
+  // call would, at most every kTouchEvery per transfer (`*last` is the
+  // transfer's own record of its last renewal). An idle stream does not keep
+  // a session alive: a client that vanished must not hold its sockets.
+  void TouchSession(const std::shared_ptr<Session>& s, Clock::time_point* last);
   static constexpr std::chrono::milliseconds kTouchEvery{250};
   // Ends the session now; returns how many sockets were closed.
   int CloseSession(const std::shared_ptr<Session>& s);

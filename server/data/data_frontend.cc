@@ -95,8 +95,6 @@ class Conn final {
   bool Pump(Dir& d);
   void Abort(bool src_is_sock_error);
   void End();
-  // Bytes moved: renews the session's lease (rate-limited).
-  void Touch();
 
   Worker* w_;
   int fd_;
@@ -374,7 +372,7 @@ bool Conn::Pump(Dir& d) {
       if (n > 0) {
         d.in_pipe -= static_cast<size_t>(n);
         progress = true;
-        Touch();
+        if (session_) w_->core().TouchSession(session_, &last_touch_);  // Traffic renews the lease.
       } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         d.src_is_sock = !d.src_is_sock;  // The failing end is the destination.
         return false;
@@ -401,14 +399,6 @@ void Conn::Abort(bool sock_side_failed) {
 }
 
 void Conn::End() { dead_ = true; }
-
-void Conn::Touch() {
-  if (!session_) return;
-  auto now = Clock::now();
-  if (now - last_touch_ < core::Core::kTouchEvery) return;
-  last_touch_ = now;
-  w_->core().TouchSession(session_);
-}
 
 class Listener final : public Handler {
  public:

@@ -219,7 +219,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       m.msg_iovlen = static_cast<size_t>(cnt);
       ssize_t n = ::sendmsg(entry_->fd(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n >= 0) {
-        Touch();
+        core_.TouchSession(call_.session, &last_touch_);  // Traffic renews the lease.
         grant_pending_ += n;
         size_t left = static_cast<size_t>(n);
         while (left > 0) {
@@ -257,7 +257,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       char* buf = const_cast<char*>(reinterpret_cast<const char*>(spare_.begin()));
       ssize_t n = ::recv(entry_->fd(), buf, static_cast<size_t>(std::min(credit_, kChunk)), MSG_DONTWAIT);
       if (n > 0) {
-        Touch();
+        core_.TouchSession(call_.session, &last_touch_);  // Traffic renews the lease.
         size_t got = static_cast<size_t>(n);
         if (got < kCopyBelow) {
           rbuf_ = grpc::Slice(buf, got);
@@ -279,14 +279,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return true;
     }
     return true;
-  }
-
-  // Traffic renews the session's lease (at most every kTouchEvery).
-  void Touch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto now = core::Clock::now();
-    if (now - last_touch_ < core::Core::kTouchEvery) return;
-    last_touch_ = now;
-    core_.TouchSession(call_.session);
   }
 
   bool Dead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_ || cancelled_ || error_.has_value(); }
