@@ -19,10 +19,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "address.h"
 #include "errors.h"
+#include "random_token.h"
 #include "registry.h"
 #include "socket_entry.h"
 #include "sys/syscalls.h"
@@ -34,17 +34,7 @@ constexpr int kDefaultBacklog = std::min(SOMAXCONN, 128);
 constexpr uint32_t kMaxOptionBytes = 1024;
 constexpr int64_t kMaxAncillaryBytes = 64 * 1024;
 
-std::string NewEpoch() {
-  absl::BitGen gen;
-  static const char* digits = "0123456789abcdef";
-  std::string e;
-  for (int i = 0; i < 8; ++i) {
-    uint8_t b = absl::Uniform<uint8_t>(gen);
-    e.push_back(digits[b >> 4]);
-    e.push_back(digits[b & 15]);
-  }
-  return e;
-}
+std::string NewEpoch() { return RandomHex(8); }
 
 // How long a wait may last: the socket's timeout, capped by the caller's.
 Clock::time_point WaitDeadline(const Timeout& t, Clock::time_point caller) {

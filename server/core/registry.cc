@@ -2,31 +2,16 @@
 
 #include <fcntl.h>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "errors.h"
+#include "random_token.h"
 
 namespace sockwire::core {
 namespace {
 
 constexpr char kHandlePrefix[] = "sw1";
 constexpr std::chrono::seconds kShareTtl{60};
-
-std::string RandomHex(int bytes) {
-  // absl::BitGen is seeded from the OS entropy source: handles and tokens are
-  // capabilities and must not be guessable.
-  thread_local absl::BitGen gen;
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (int i = 0; i < bytes; ++i) {
-    uint8_t b = absl::Uniform<uint8_t>(gen);
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 15]);
-  }
-  return out;
-}
 
 bool IsHex(absl::string_view s, size_t n) {
   if (s.size() != n) return false;

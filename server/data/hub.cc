@@ -1,10 +1,9 @@
 #include "data/hub.h"
 
-#include <sys/random.h>
-
 #include <map>
 
 #include "core/errors.h"
+#include "core/random_token.h"
 
 namespace sockwire::server::data {
 namespace {
@@ -23,19 +22,7 @@ Hub& Hub::For(const core::Core& core) {
 
 std::string Hub::Issue(std::shared_ptr<core::SocketEntry> entry, TokenKind kind,
                        std::shared_ptr<core::Session> session) {
-  unsigned char raw[16];
-  // getrandom(2): the kernel CSPRNG; 16 bytes never block after boot.
-  size_t got = 0;
-  while (got < sizeof raw) {
-    ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string t = "dc1.";
-  for (unsigned char b : raw) {
-    t.push_back(digits[b >> 4]);
-    t.push_back(digits[b & 15]);
-  }
+  std::string t = "dc1." + core::RandomHex(16);
   auto now = core::Clock::now();
   absl::MutexLock lock(&mu_);
   ExpireLocked(now);
