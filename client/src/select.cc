@@ -22,7 +22,10 @@ std::map<std::string, int> PollHandles(const std::vector<std::pair<Socket*, int>
   std::map<std::string, int> events;
   for (const auto& [sock, ev] : items) {
     if (sock == nullptr || !*sock) throw error(EBADF, "select on a closed socket");
-    const auto& sock_impl = sock->client().impl();
+    // client() returns a Client by value: copy its shared_ptr, since a reference
+    // into the temporary dangles at the end of this statement (ASan:
+    // stack-use-after-scope).
+    std::shared_ptr<internal::ClientImpl> sock_impl = sock->client().impl();
     if (!impl) {
       impl = sock_impl;
     } else if (impl != sock_impl) {
