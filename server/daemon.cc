@@ -81,7 +81,7 @@ Daemon::Daemon(Options options) : options_(std::move(options)) {}
 Daemon::~Daemon() { Shutdown(); }
 
 absl::Status Daemon::Start() {
-  if (options_.listen.empty()) options_.listen.push_back(DefaultListenAddress());
+  if (options_.listen.empty() && inherited_.empty()) options_.listen.push_back(DefaultListenAddress());
   std::string token;
   if (!options_.token_file.empty()) {
     token = ReadTokenFile(options_.token_file);
@@ -107,6 +107,12 @@ absl::Status Daemon::Start() {
       if (lstat(spec->path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(spec->path.c_str());
     }
     specs.push_back(*spec);
+  }
+  for (const auto& l : inherited_) {
+    if (l.tcp && token.empty() && !options_.insecure_tcp) {
+      return absl::FailedPreconditionError(absl::StrCat("inherited TCP listener ", l.address,
+                                                        " needs --token-file (or --insecure-tcp)"));
+    }
   }
 
   core_ = std::make_unique<core::Core>(options_);
@@ -139,6 +145,8 @@ absl::Status Daemon::Start() {
     std::string addr = specs[i].unix_socket ? "unix:" + specs[i].path : specs[i].hostport;
     builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), specs[i].unix_socket ? nullptr : &ports[i]);
   }
+  for (auto& l : inherited_) acceptors_.push_back(std::make_unique<InheritedAcceptor>(std::move(l), builder));
+  inherited_.clear();
   for (auto& s : services_) builder.RegisterService(s.get());
   // The socket is created by gRPC with the process umask: make it 0600.
   mode_t old = umask(0177);
@@ -155,6 +163,10 @@ absl::Status Daemon::Start() {
       grpc_addresses_.push_back(absl::StrCat(host, ":", ports[i]));
     }
   }
+  for (auto& a : acceptors_) a->Start(core_->loop());
+  std::string grpc_address = grpc_addresses_.empty()
+                                 ? std::string(absl::StripPrefix(acceptors_.front()->listener().address, "tcp:"))
+                                 : grpc_addresses_.front();
 
   std::string rest_address;
   if (!options_.rest_listen.empty()) {
@@ -174,7 +186,7 @@ absl::Status Daemon::Start() {
     frontends_.push_back(std::move(fe));
   }
 
-  std::string line = absl::StrCat("{\"grpc\":\"", grpc_addresses_.front(), "\",\"rest\":\"", rest_address,
+  std::string line = absl::StrCat("{\"grpc\":\"", grpc_address, "\",\"rest\":\"", rest_address,
                                   "\",\"data\":\"", data_address,
                                   "\",\"epoch\":\"", core_->epoch(), "\",\"pid\":", getpid(), "}\n");
   std::fprintf(stderr, "sockwired: serving %s", line.c_str());
@@ -193,6 +205,7 @@ void Daemon::Wait() {
 void Daemon::Shutdown() {
   if (shut_down_.exchange(true)) return;
   for (auto& fe : frontends_) fe->Shutdown();
+  for (auto& a : acceptors_) a->Shutdown();
   if (session_service_ != nullptr) NotifyHoldStreamsOfShutdown(session_service_);
   if (server_) {
     // Pending calls are cancelled after the deadline; their waits end through
@@ -200,6 +213,7 @@ void Daemon::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   }
   frontends_.clear();
+  acceptors_.clear();
   core_.reset();
   for (const auto& a : grpc_addresses_) {
     if (absl::StartsWith(a, "unix:")) unlink(a.substr(5).c_str());

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "activation.h"
 #include "options.h"
 
 namespace sockwire::core {
@@ -36,6 +37,9 @@ class Daemon {
   explicit Daemon(Options options);
   ~Daemon();
 
+  // Listening sockets from the service manager (TakeListenFds), served in
+  // addition to --listen (instead of the default listener). Before Start().
+  void InheritListeners(std::vector<InheritedListener> listeners) { inherited_ = std::move(listeners); }
   // Binds every listener and starts serving. Writes the ready line.
   absl::Status Start();
   // Blocks until Shutdown() (e.g. from a signal) has completed.
@@ -54,6 +58,8 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::vector<std::string> grpc_addresses_;
+  std::vector<InheritedListener> inherited_;
+  std::vector<std::unique_ptr<InheritedAcceptor>> acceptors_;
   std::atomic<bool> shut_down_{false};
   grpc::Service* session_service_ = nullptr;  // Owned by services_.
 };

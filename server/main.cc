@@ -41,6 +41,10 @@ Usage: sockwired [flags]
   --help                     this text
 
 Durations: 250ms, 5s, 2m, or plain seconds.
+
+Socket activation: listening sockets passed by systemd (LISTEN_PID, LISTEN_FDS,
+LISTEN_FDNAMES; see deploy/systemd/) serve gRPC; then there is no default
+listener, and --listen adds more.
 )";
 
 bool ParseDuration(const std::string& v, std::chrono::milliseconds* out) {
@@ -170,7 +174,14 @@ int main(int argc, char** argv) {
   // perf during the echo benchmark).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
+  // Listening sockets from systemd (LISTEN_FDS), taken before any thread starts.
+  auto inherited = sockwire::server::TakeListenFds();
+  if (!inherited.ok()) {
+    std::cerr << "sockwired: " << inherited.status().message() << "\n";
+    return 1;
+  }
   sockwire::server::Daemon daemon(o);
+  daemon.InheritListeners(*std::move(inherited));
   if (auto st = daemon.Start(); !st.ok()) {
     std::cerr << "sockwired: " << st.message() << "\n";
     return 1;
