@@ -10,6 +10,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf python3-websockets
   curl jq dnsmasq-base iproute2 netbase procps
+  # tests/deploy: systemd-analyze and systemd-socket-activate (the units),
+  # setpriv (util-linux) for the unit's unprivileged user.
+  systemd util-linux
 )
 
 missing=()
