@@ -547,7 +547,7 @@ int Run(const Config& cfg) {
   // Repetitions interleave the operations, so a change in the machine's load
   // during the run hits the peer and sockwire alike.
   std::vector<std::vector<double>> r1(ops.size()), r16(ops.size());
-  for (auto& [name, op] : ops) rates.push_back(RateRow{name});
+  for (auto& [name, op] : ops) rates.push_back(RateRow{name, 0, 0, {}});
   for (int rep = 0; rep < cfg.reps; ++rep) {
     for (size_t i = 0; i < ops.size(); ++i) {
       if (!rates[i].error.empty()) continue;

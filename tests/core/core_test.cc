@@ -126,26 +126,35 @@ TEST_F(CoreTest, CloseSessionKeepsDetachedSocketsForAttach) {
   EXPECT_EQ(core_->Attach(next, gone->handle).status().code(), absl::StatusCode::kNotFound);
 }
 
+// An IP address in the seed's (host, port) terms; the rest stays default.
+Address Ip(int family, std::string host, uint32_t port = 0) {
+  Address a;
+  a.family = family;
+  a.host = std::move(host);
+  a.port = port;
+  return a;
+}
+
 TEST(AddressTest, ParsesPythonSpecialHostsAndRejectsBadOnes) {
   SockAddr sa;
-  Address any{AF_INET, "", 80};
+  Address any = Ip(AF_INET, "", 80);
   ASSERT_EQ(*ToSockAddr(any, AF_INET, &sa), ParseResult::kOk);
   EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&sa.storage)->sin_addr.s_addr, htonl(INADDR_ANY));
-  Address bcast{AF_INET, "<broadcast>", 80};
+  Address bcast = Ip(AF_INET, "<broadcast>", 80);
   ASSERT_EQ(*ToSockAddr(bcast, AF_INET, &sa), ParseResult::kOk);
   EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&sa.storage)->sin_addr.s_addr, htonl(INADDR_BROADCAST));
-  Address name{AF_INET, "example.test", 80};
+  Address name = Ip(AF_INET, "example.test", 80);
   EXPECT_EQ(*ToSockAddr(name, AF_INET, &sa), ParseResult::kNeedsResolution);
-  EXPECT_EQ(ToSockAddr({AF_INET, "999.1.1.1", 80}, AF_INET, &sa).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ToSockAddr({AF_INET, "1.2.3.4", 70000}, AF_INET, &sa).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReasonOf(ToSockAddr({AF_INET6, "::1", 80}, AF_INET, &sa).status()), "WRONG_FAMILY");
-  Address longpath{AF_UNIX};
+  EXPECT_EQ(ToSockAddr(Ip(AF_INET, "999.1.1.1", 80), AF_INET, &sa).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToSockAddr(Ip(AF_INET, "1.2.3.4", 70000), AF_INET, &sa).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReasonOf(ToSockAddr(Ip(AF_INET6, "::1", 80), AF_INET, &sa).status()), "WRONG_FAMILY");
+  Address longpath = Ip(AF_UNIX, "");
   longpath.path = std::string(200, 'a');
   EXPECT_EQ(ToSockAddr(longpath, AF_UNIX, &sa).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(AddressTest, AbstractUnixNamesRoundTrip) {
-  Address a{AF_UNIX};
+  Address a = Ip(AF_UNIX, "");
   a.abstract = true;
   a.path = std::string("sock\0wire", 9);
   SockAddr sa;
@@ -177,7 +186,7 @@ TEST(PolicyTest, FirstMatchingRuleDecides) {
   ASSERT_TRUE(p.ok()) << p.status();
   auto addr = [](const char* ip, int port) {
     SockAddr sa;
-    (void)ToSockAddr({AF_INET, ip, static_cast<uint32_t>(port)}, AF_INET, &sa);
+    (void)ToSockAddr(Ip(AF_INET, ip, static_cast<uint32_t>(port)), AF_INET, &sa);
     return sa;
   };
   EXPECT_TRUE(p->CheckAddress("connect", addr("10.1.2.3", 80)).ok());

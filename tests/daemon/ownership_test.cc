@@ -271,7 +271,9 @@ TEST(Ownership, HoldStreamReportsShutdownAndDaemonExitsCleanly) {
   t.join();
   EXPECT_TRUE(got_event) << "Hold should announce KIND_SHUTTING_DOWN";
   EXPECT_TRUE(WIFEXITED(status)) << "status " << status;
-  if (WIFEXITED(status)) EXPECT_EQ(WEXITSTATUS(status), 0);
+  if (WIFEXITED(status)) {
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
   EXPECT_FALSE(pending.ok());
   EXPECT_NE(pending.code(), grpc::StatusCode::DEADLINE_EXCEEDED) << pending.Describe();
 }

@@ -788,7 +788,9 @@ TEST_F(SocketOps, DetachedSocketOutlivesItsSessionAndIsAttachedByAnother) {
     SW_ASSERT_OK(detached);
     handle = detached->handle();
     auto info = GetInfo(first, handle);
-    if (info.ok()) EXPECT_TRUE(info->detached());
+    if (info.ok()) {
+      EXPECT_TRUE(info->detached());
+    }
     auto closed = CloseSession(first);
     SW_ASSERT_OK(closed);
     EXPECT_EQ(closed->closed_sockets(), 0) << "detached sockets are not closed";

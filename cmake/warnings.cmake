@@ -1,0 +1,9 @@
+# Warnings for sockwire's own targets (server, client, tests, examples, bench,
+# fuzz). Included by the top-level CMakeLists after proto/, so generated
+# protobuf/gRPC code is not held to them; its headers are SYSTEM includes.
+#   SOCKWIRE_WERROR: -Werror on top of -Wall -Wextra (ON in CI, scripts/test.sh).
+option(SOCKWIRE_WERROR "Treat compiler warnings as errors in sockwire's own code" OFF)
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wall> $<$<COMPILE_LANGUAGE:CXX>:-Wextra>)
+if(SOCKWIRE_WERROR)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+endif()
