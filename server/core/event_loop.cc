@@ -24,7 +24,23 @@ EventLoop::~EventLoop() {
   stop_.store(true);
   Wake();
   thread_.join();
-  // Fail whatever is left, on this thread; the loop is gone.
+  // The loop is gone; run what it left queued on this thread. With stop_ set,
+  // a queued AddWaiter fails its waiter instead of registering it, so a wait
+  // posted as the loop stopped still gets its callback (exactly once). Tasks
+  // may queue more tasks: drain until empty, then close the queue.
+  for (;;) {
+    std::vector<std::function<void()>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) {
+        closed_ = true;
+        break;
+      }
+      batch.swap(queue_);
+    }
+    for (auto& fn : batch) fn();
+  }
+  // Fail whatever is left registered.
   for (auto& [id, w] : waiters_) {
     w->fail(absl::UnavailableError("daemon is shutting down"));
   }
@@ -41,12 +57,19 @@ void EventLoop::Wake() {
   (void)ignored;
 }
 
-void EventLoop::Post(std::function<void()> fn) {
+bool EventLoop::Enqueue(std::function<void()> fn) {
   {
     absl::MutexLock lock(&mu_);
+    if (closed_) return false;
     queue_.push_back(std::move(fn));
   }
   Wake();
+  return true;
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  // After the drain nothing runs a posted task; dropping it is all that is left.
+  (void)Enqueue(std::move(fn));
 }
 
 void EventLoop::PostAt(Clock::time_point when, std::function<void()> fn) {
@@ -70,8 +93,14 @@ void EventLoop::Wait(std::shared_ptr<Pollable> target, uint32_t events, Clock::t
   w->timeout_status = std::move(timeout_status);
   pending_.fetch_add(1, std::memory_order_relaxed);
   // std::function needs a copyable callable; hand the unique_ptr over raw.
-  Waiter* raw = w.release();
-  Post([this, raw] { AddWaiter(std::unique_ptr<Waiter>(raw)); });
+  Waiter* raw = w.get();
+  if (Enqueue([this, raw] { AddWaiter(std::unique_ptr<Waiter>(raw)); })) {
+    (void)w.release();  // The queued task owns it now.
+    return;
+  }
+  // The loop is closed: fail here, on the caller's thread.
+  pending_.fetch_sub(1, std::memory_order_relaxed);
+  w->fail(absl::UnavailableError("daemon is shutting down"));
 }
 
 void EventLoop::Cancel(const std::shared_ptr<CancelToken>& token) {
@@ -97,6 +126,12 @@ void EventLoop::Abort(const Pollable* target, absl::Status status) {
 }
 
 void EventLoop::AddWaiter(std::unique_ptr<Waiter> w) {
+  if (stop_.load()) {
+    // Queued as the loop stopped (run by the destructor's drain).
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    w->fail(absl::UnavailableError("daemon is shutting down"));
+    return;
+  }
   if (w->cancel && w->cancel->cancelled()) {
     pending_.fetch_sub(1, std::memory_order_relaxed);
     w->fail(absl::CancelledError("cancelled by the caller"));

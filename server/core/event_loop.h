@@ -55,7 +55,10 @@ class EventLoop {
   using Fail = std::function<void(absl::Status)>;
 
   EventLoop();
-  ~EventLoop();  // Stops the thread; pending waits get UNAVAILABLE.
+  // Stops the thread, then runs what is still queued on the destroying
+  // thread: every wait, registered or still queued, gets UNAVAILABLE exactly
+  // once. A Wait() after that fails at once, on the caller's thread.
+  ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -106,6 +109,8 @@ class EventLoop {
   void OnReady(const Pollable* target);
   void FireTimers();
   void Wake();
+  // Queues `fn` for the loop thread; false once the loop is closed.
+  bool Enqueue(std::function<void()> fn);
 
   int epfd_ = -1;
   int wakefd_ = -1;
@@ -115,6 +120,7 @@ class EventLoop {
 
   absl::Mutex mu_;
   std::vector<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // The destructor drained queue_.
   std::multimap<Clock::time_point, std::function<void()>> timers_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
