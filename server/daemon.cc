@@ -121,6 +121,11 @@ absl::Status Daemon::Start() {
     if (!policy.ok()) return policy.status();
     core_->set_policy(*std::move(policy));
   }
+  // No caller's socket may reach the daemon's own listeners (a connection
+  // from the daemon is root's, and loopback's).
+  for (const auto& spec : specs) {
+    if (spec.unix_socket) core_->own_endpoints().Add("unix:" + spec.path);
+  }
   if (auto svc = MakeResolverService(*core_, options_)) services_.push_back(std::move(svc));
   services_.push_back(MakeSocketService(*core_, token));
   services_.push_back(MakeStreamService(*core_, token));
@@ -161,6 +166,7 @@ absl::Status Daemon::Start() {
       std::string host = specs[i].hostport.substr(0, specs[i].hostport.rfind(':'));
       if (ports[i] == 0) return absl::UnavailableError(absl::StrCat("could not bind ", specs[i].hostport));
       grpc_addresses_.push_back(absl::StrCat(host, ":", ports[i]));
+      core_->own_endpoints().Add(grpc_addresses_.back());
     }
   }
   for (auto& a : acceptors_) a->Start(core_->loop());
@@ -174,6 +180,7 @@ absl::Status Daemon::Start() {
     auto addr = fe->Start();
     if (!addr.ok()) return addr.status();
     rest_address = *addr;
+    core_->own_endpoints().Add(rest_address);
     frontends_.push_back(std::move(fe));
   }
 
@@ -183,6 +190,7 @@ absl::Status Daemon::Start() {
     auto addr = fe->Start();
     if (!addr.ok()) return addr.status();
     data_address = *addr;
+    core_->own_endpoints().Add(data_address);
     frontends_.push_back(std::move(fe));
   }
 

@@ -35,7 +35,8 @@ Usage: sockwired [flags]
   --max-sessions=N           (default 10000)
   --max-message-bytes=N      largest send/recv payload of one call (default 16777216)
   --resolver-threads=N       getaddrinfo worker threads (default 4)
-  --policy-file=PATH         JSON policy: raw sockets, connect/bind/sendto rules (see server/core/policy.h)
+  --policy-file=PATH         JSON policy: families, raw sockets, privileged options, address and
+                             AF_UNIX path rules (docs/security.md); a bad file refuses to start
   --allow-sethostname        let ResolverService.SetHostName change the UTS hostname
   --allow-fd-passing         let local clients take real descriptors (SCM_RIGHTS)
   --help                     this text

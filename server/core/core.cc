@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -25,6 +26,7 @@
 #include "random_token.h"
 #include "registry.h"
 #include "socket_entry.h"
+#include "sockopt_rules.h"
 #include "sys/syscalls.h"
 
 namespace sockwire::core {
@@ -102,22 +104,41 @@ bool TypedOption(int typed, int* level, int* optname) {
   return true;
 }
 
-// Options whose value holds a pointer into the caller's memory: a remote
-// client must never make the kernel read the daemon's memory.
-bool RawOptionDenied(int level, int optname) {
-  if (level != SOL_SOCKET) return false;
-  return optname == SO_ATTACH_FILTER || optname == SO_ATTACH_BPF ||
-         optname == SO_ATTACH_REUSEPORT_CBPF || optname == SO_ATTACH_REUSEPORT_EBPF;
+int BaseType(int type) { return type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+// SCM_CREDENTIALS must state the truth. The daemon is root, so the kernel
+// would deliver any uid/pid it claims; the only identity it can vouch for is
+// its own (what the kernel attaches by itself when the peer has SO_PASSCRED).
+absl::Status CheckCredentials(const Ancillary& a) {
+  ucred cred{};
+  if (a.data.size() != sizeof cred) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_ANCILLARY",
+                        absl::StrCat("SCM_CREDENTIALS carries a struct ucred (", sizeof cred, " bytes)"));
+  }
+  std::memcpy(&cred, a.data.data(), sizeof cred);
+  if (cred.pid != getpid() || cred.uid != geteuid() || cred.gid != getegid()) {
+    return PolicyError(absl::StatusCode::kPermissionDenied, "CREDENTIALS_DENIED",
+                       absl::StrCat("SCM_CREDENTIALS may only carry the sending socket's real credentials (pid ",
+                                    getpid(), ", uid ", geteuid(), ", gid ", getegid(), ")"));
+  }
+  return absl::OkStatus();
 }
 
 // Packs ancillary data for sendmsg. SCM_RIGHTS is refused: the numbers would
-// name the daemon's own descriptors.
-absl::StatusOr<std::string> PackControl(const std::vector<Ancillary>& anc) {
+// name the daemon's own descriptors. Other control messages pass the
+// policy's allow-list (sockopt_rules.h).
+absl::StatusOr<std::string> PackControl(const Policy& policy, const std::vector<Ancillary>& anc) {
   size_t total = 0;
   for (const auto& a : anc) {
     if (a.level == SOL_SOCKET && a.type == SCM_RIGHTS) {
       return PolicyError(absl::StatusCode::kPermissionDenied, "SCM_RIGHTS_DENIED",
                          "SCM_RIGHTS would pass the daemon's own descriptors; it is not allowed");
+    }
+    if (a.level == SOL_SOCKET && a.type == SCM_CREDENTIALS) {
+      if (auto st = CheckCredentials(a); !st.ok()) return st;
+    } else if (auto st = policy.CheckOption(ClassifyControlMessage(a.level, a.type), "control message");
+               !st.ok()) {
+      return st;
     }
     total += CMSG_SPACE(a.data.size());
   }
@@ -293,7 +314,7 @@ void Core::ResolveFor(const CallContext& c, const std::shared_ptr<SocketEntry>& 
 
 absl::StatusOr<SocketInfo> Core::Create(const CallContext& c, int family, int type, int proto,
                                         bool nonblock, bool /*cloexec*/) {
-  if (auto st = policy_.CheckSocket(family, type); !st.ok()) return st;
+  if (auto st = policy_.CheckSocket(family, type, proto); !st.ok()) return st;
   if (auto st = registry_->CheckQuota(c.session, 1); !st.ok()) return st;
   auto fd = Sys().Socket(family, type, proto);
   if (!fd.ok()) return fd.status();
@@ -307,7 +328,7 @@ absl::StatusOr<std::pair<SocketInfo, SocketInfo>> Core::CreatePair(const CallCon
                                                                    int type, int proto) {
   if (family == 0) family = AF_UNIX;
   if (type == 0) type = SOCK_STREAM;
-  if (auto st = policy_.CheckSocket(family, type); !st.ok()) return st;
+  if (auto st = policy_.CheckSocket(family, type, proto); !st.ok()) return st;
   if (auto st = registry_->CheckQuota(c.session, 2); !st.ok()) return st;
   auto fds = Sys().SocketPair(family, type, proto);
   if (!fds.ok()) return fds.status();
@@ -368,6 +389,12 @@ void Core::CreateConnection(const CallContext& c, Address address, Timeout timeo
           done(p.ok() ? RequestError(absl::StatusCode::kInvalidArgument, "BAD_ADDRESS",
                                      "source_address must be numeric")
                       : p.status());
+          *step = nullptr;
+          return;
+        }
+        // source_address is a bind like any other: same policy check.
+        if (auto admitted = Admit(e->fd(), PolicyOp::kBind, &src); !admitted.ok()) {
+          done(admitted);
           *step = nullptr;
           return;
         }
@@ -481,7 +508,7 @@ void Core::Bind(const CallContext& c, std::string_view handle, Address a, DoneSt
   auto s = *e;
   ResolveFor(c, s, std::move(a), [this, s, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = policy_.CheckAddress("bind", *sa); !st.ok()) return done(st);
+    if (auto st = Admit(s->fd(), PolicyOp::kBind, &*sa); !st.ok()) return done(st);
     if (::bind(s->fd(), sa->get(), sa->len) != 0) return done(OsError(errno, "bind"));
     done(absl::OkStatus());
   });
@@ -492,6 +519,14 @@ absl::Status Core::Listen(const CallContext& c, std::string_view handle, std::op
   if (!e.ok()) return e.status();
   int b = backlog.value_or(kDefaultBacklog);
   if (b < 0) b = 0;  // Python clamps negative backlogs to 0.
+  // listen() on an unbound inet socket binds the wildcard: check what the
+  // socket is (or will be) bound to.
+  if ((*e)->family() == AF_INET || (*e)->family() == AF_INET6) {
+    SockAddr local;
+    local.len = sizeof local.storage;
+    if (getsockname((*e)->fd(), local.get(), &local.len) != 0) return OsError(errno, "listen");
+    if (auto st = Admit((*e)->fd(), PolicyOp::kListen, &local); !st.ok()) return st;
+  }
   if (::listen((*e)->fd(), b) != 0) return OsError(errno, "listen");
   (*e)->set_listening();
   return absl::OkStatus();
@@ -523,9 +558,27 @@ void Core::Accept(const CallContext& c, std::string_view handle, Done<AcceptResu
       std::move(done));
 }
 
+absl::Status Core::Admit(int fd, PolicyOp op, SockAddr* sa) {
+  auto d = Normalise(op, fd, sa);
+  if (!d.ok()) return d.status();
+  if (own_.Reaches(*d)) {
+    return PolicyError(absl::StatusCode::kPermissionDenied, "OWN_SOCKET",
+                       absl::StrCat(PolicyOpName(op), " would reach one of the daemon's own listeners"));
+  }
+  return policy_.CheckDestination(op, *d);
+}
+
+absl::Status Core::AdmitSendTo(const SocketEntry& s, SockAddr* sa) {
+  if (auto st = Admit(s.fd(), PolicyOp::kSendTo, sa); !st.ok()) return st;
+  if (BaseType(s.type()) == SOCK_STREAM && (s.family() == AF_INET || s.family() == AF_INET6)) {
+    return Admit(s.fd(), PolicyOp::kConnect, sa);
+  }
+  return absl::OkStatus();
+}
+
 void Core::ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                         bool /*unused*/, DoneStatus done) {
-  if (auto st = policy_.CheckAddress("connect", sa); !st.ok()) return done(st);
+  if (auto st = Admit(s->fd(), PolicyOp::kConnect, &sa); !st.ok()) return done(st);
   int rc = ::connect(s->fd(), sa.get(), sa.len);
   if (rc == 0) return done(absl::OkStatus());
   int err = errno;
@@ -608,12 +661,22 @@ absl::Status Core::SetSockOpt(const CallContext& c, std::string_view handle, int
                               int optname, const OptionValue& v, uint32_t optlen) {
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return e.status();
+  if (typed < 0) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", "an option name or a raw (level, optname) is required");
+  }
   if (typed != 0 && !TypedOption(typed, &level, &optname)) {
     return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", absl::StrCat("unknown option name ", typed));
   }
-  if (typed == 0 && RawOptionDenied(level, optname)) {
-    return PolicyError(absl::StatusCode::kPermissionDenied, "OPTION_DENIED",
-                       "this option takes a pointer into the caller's memory and cannot be set remotely");
+  if (typed == 0) {
+    // The raw form reaches any kernel option: only the allow-list passes.
+    std::optional<int64_t> iv;
+    if (v.kind == OptionValue::Kind::kInt) iv = v.int_value;
+    if (v.kind == OptionValue::Kind::kBytes && v.bytes_value.size() == sizeof(int)) {
+      int x;
+      std::memcpy(&x, v.bytes_value.data(), sizeof x);
+      iv = x;
+    }
+    if (auto st = policy_.CheckOption(ClassifySetOption(level, optname, iv), "setsockopt"); !st.ok()) return st;
   }
   int fd = (*e)->fd();
   int rc;
@@ -676,12 +739,20 @@ absl::StatusOr<OptionValue> Core::GetSockOpt(const CallContext& c, std::string_v
                                              int level, int optname, uint32_t buflen) {
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return e.status();
+  if (typed < 0) {
+    return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", "an option name or a raw (level, optname) is required");
+  }
   if (typed != 0 && !TypedOption(typed, &level, &optname)) {
     return RequestError(absl::StatusCode::kInvalidArgument, "BAD_OPTION", absl::StrCat("unknown option name ", typed));
   }
   if (buflen > kMaxOptionBytes) {
     return RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE",
                         absl::StrCat("buflen ", buflen, " over 1024 bytes"));
+  }
+  // Reading can leak what only root may see (IPT_SO_GET_ENTRIES dumps the
+  // firewall): the same allow-list, plus read-only socket state.
+  if (typed == 0) {
+    if (auto st = policy_.CheckOption(ClassifyGetOption(level, optname), "getsockopt"); !st.ok()) return st;
   }
   OptionValue out;
   int fd = (*e)->fd();
@@ -808,9 +879,9 @@ void Core::SendCommon(const CallContext& c, std::string_view handle, std::string
   };
   if (!to.has_value()) return go(std::move(data), std::nullopt);
   auto payload = std::make_shared<std::string>(std::move(data));
-  ResolveFor(c, s, std::move(*to), [this, go, payload, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, s, go, payload, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = policy_.CheckAddress("sendto", *sa); !st.ok()) return done(st);
+    if (auto st = AdmitSendTo(*s, &*sa); !st.ok()) return done(st);
     go(std::move(*payload), *sa);
   });
 }
@@ -837,7 +908,7 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
   if (buffers.size() > IOV_MAX) {
     return done(RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "too many buffers (IOV_MAX)"));
   }
-  auto control = PackControl(ancillary);
+  auto control = PackControl(policy_, ancillary);
   if (!control.ok()) return done(control.status());
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return done(e.status());
@@ -882,9 +953,9 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
         done);
   };
   if (!to.has_value()) return go(std::nullopt);
-  ResolveFor(c, s, std::move(*to), [this, go, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, s, go, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = policy_.CheckAddress("sendto", *sa); !st.ok()) return done(st);
+    if (auto st = AdmitSendTo(*s, &*sa); !st.ok()) return done(st);
     go(*sa);
   });
 }

@@ -125,6 +125,8 @@ class Core {
   // Installs the policy (before serving; not thread-safe against calls).
   void set_policy(Policy p) { policy_ = std::move(p); }
   const Policy& policy() const { return policy_; }
+  // The daemon's listeners, which no socket of a caller may reach.
+  OwnEndpoints& own_endpoints() { return own_; }
 
   // Boot epoch embedded in handles and session tokens.
   const std::string& epoch() const;
@@ -222,6 +224,13 @@ class Core {
   // Address -> sockaddr for socket `s`, resolving host names asynchronously.
   void ResolveFor(const CallContext& c, const std::shared_ptr<SocketEntry>& s, Address a,
                   Done<SockAddr> done);
+  // The one policy check: every bind, connect, listen and send to an address
+  // passes here, on the address the kernel will use (destination.h). May
+  // rewrite `sa` (an AF_UNIX path to its canonical form).
+  absl::Status Admit(int fd, PolicyOp op, SockAddr* sa);
+  // sendto/sendmsg with an address; on a TCP socket that is a connect too
+  // (MSG_FASTOPEN opens the connection).
+  absl::Status AdmitSendTo(const SocketEntry& s, SockAddr* sa);
   void ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                     bool unused, DoneStatus done);
   void SendCommon(const CallContext& c, std::string_view handle, std::string data, int flags,
@@ -235,6 +244,7 @@ class Core {
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<Registry> registry_;
   Policy policy_;
+  OwnEndpoints own_;
   void* reaper_ = nullptr;  // The self-rescheduling reap task.
 };
 

@@ -182,9 +182,16 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
     });
   }
 
+  // 0 selects the raw (level, optname) form; -1 says neither was given.
+  template <class Req>
+  static int TypedOrRaw(const Req& q) {
+    if (q.has_raw()) return 0;
+    return q.name() == 0 ? -1 : static_cast<int>(q.name());
+  }
+
   ServerUnaryReactor* SetSockOpt(CallbackServerContext* ctx, const v1::SetSockOptRequest* q, v1::Empty*) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      r->Complete(core_.SetSockOpt(c, q->handle(), q->has_raw() ? 0 : static_cast<int>(q->name()),
+      r->Complete(core_.SetSockOpt(c, q->handle(), TypedOrRaw(*q),
                                    q->raw().level(), q->raw().optname(), FromProto(q->value()), q->optlen()));
     });
   }
@@ -192,7 +199,7 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
   ServerUnaryReactor* GetSockOpt(CallbackServerContext* ctx, const v1::GetSockOptRequest* q,
                                  v1::OptionValue* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      auto v = core_.GetSockOpt(c, q->handle(), q->has_raw() ? 0 : static_cast<int>(q->name()),
+      auto v = core_.GetSockOpt(c, q->handle(), TypedOrRaw(*q),
                                 q->raw().level(), q->raw().optname(), q->buflen());
       if (v.ok()) ToProto(*v, p);
       r->Complete(v.status());

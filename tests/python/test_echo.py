@@ -40,9 +40,14 @@ class Daemon:
     def __init__(self, *extra_args):
         self.tmp = tempfile.mkdtemp(prefix="sockwire-py-")
         read_end, write_end = os.pipe()
+        # The daemon grants no AF_UNIX path by default: grant this temp dir.
+        policy = os.path.join(self.tmp, "policy.json")
+        with open(policy, "w") as f:
+            json.dump({"rules": [{"action": "allow", "paths": [self.tmp + "/"]}]}, f)
         args = [
             SOCKWIRED,
             "--listen=unix:%s/sockwired.sock" % self.tmp,
+            "--policy-file=" + policy,
             "--ready-fd=%d" % write_end,
             "--log-level=warning",
         ] + list(extra_args)

@@ -223,7 +223,7 @@ std::string JsonString(const std::string& json, const std::string& key) {
 }
 
 TEST(RestDaemon, CurlAndGrpcShareHandles) {
-  sockwire::testing::DaemonProcess d({"--rest-listen=tcp:127.0.0.1:0"});
+  sockwire::testing::DaemonProcess d({"--rest-listen=tcp:127.0.0.1:0", "--insecure-tcp"});
   ASSERT_FALSE(d.rest_target().empty()) << d.ready_line();
   const std::string& rest = d.rest_target();
 

@@ -60,6 +60,15 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
       "--ready-fd=3",
       "--log-level=warning",
   };
+  // The daemon grants no AF_UNIX name by default; tests use their temp dir
+  // and abstract names, so unless a test brings its own policy, grant those.
+  bool has_policy = false;
+  for (auto& a : extra_args) has_policy |= a.rfind("--policy-file=", 0) == 0;
+  if (!has_policy) {
+    std::string policy = temp_dir_ + "/test-policy.json";
+    std::ofstream(policy) << R"({"rules": [{"action": "allow", "paths": [")" << temp_dir_ << R"(/", "@*"]}]})";
+    args.push_back("--policy-file=" + policy);
+  }
   for (auto& a : extra_args) args.push_back(a);
 
   pid_ = fork();
