@@ -24,7 +24,11 @@ namespace {
 
 SockAddr Inet(int family, const char* ip, int port) {
   SockAddr sa;
-  auto r = ToSockAddr({family, ip, static_cast<uint32_t>(port)}, family, &sa);
+  Address a;
+  a.family = family;
+  a.host = ip;
+  a.port = static_cast<uint32_t>(port);
+  auto r = ToSockAddr(a, family, &sa);
   EXPECT_TRUE(r.ok() && *r == ParseResult::kOk) << ip;
   return sa;
 }
@@ -143,7 +147,8 @@ TEST(PolicyUnix, PathsAreDeniedUnlessGrantedAndCheckedInCanonicalForm) {
   ASSERT_EQ(mkdir((dir + "/no").c_str(), 0700), 0);
   auto unix_addr = [](const std::string& path, bool abstract) {
     SockAddr sa;
-    Address a{AF_UNIX};
+    Address a;
+    a.family = AF_UNIX;
     a.path = path;
     a.abstract = abstract;
     EXPECT_TRUE(ToSockAddr(a, AF_UNIX, &sa).ok());
@@ -180,7 +185,8 @@ TEST(PolicyUnix, OwnListenersAreNeverReachable) {
   own.Add("[::]:4568");
   Fd u(AF_UNIX);
   SockAddr sa;
-  Address a{AF_UNIX};
+  Address a;
+  a.family = AF_UNIX;
   a.path = dir + "/./d.sock";
   ASSERT_TRUE(ToSockAddr(a, AF_UNIX, &sa).ok());
   auto d = Normalise(PolicyOp::kConnect, u.fd, &sa);
