@@ -68,6 +68,22 @@ SocketInfo InfoOf(const SocketEntry& e) {
   return info;
 }
 
+// MSG_WAITALL holds at most this much in the kernel before taking it: a TCP
+// receive window is at least this large, so the sender is never stalled
+// waiting for a read that waits for it.
+constexpr size_t kWaitallHold = 32 * 1024;
+
+// Whether a held MSG_WAITALL may take bytes now: `want` are queued, or
+// kWaitallHold are, or the peer has shut down or failed (no more will come).
+bool WaitallCanTake(int fd, size_t want) {
+  int avail = 0;
+  if (ioctl(fd, FIONREAD, &avail) != 0) return true;  // Let recv report it.
+  if (avail <= 0) return true;  // recv sees EAGAIN, EOF or the error itself.
+  if (static_cast<size_t>(avail) >= std::min(want, kWaitallHold)) return true;
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 absl::Status ClosedError() { return OsError(EBADF, "socket was closed while the call waited"); }
 
 absl::Status CheckSize(int64_t n, uint64_t max, std::string_view what) {
@@ -269,11 +285,24 @@ void Core::RunWaitable(const CallContext& c, const std::shared_ptr<SocketEntry>&
   }
   std::string name(what);
   auto shared_done = std::make_shared<Done<T>>(std::move(done));
+  Clock::time_point deadline = WaitDeadline(t, c.deadline);
+  auto cancel = c.cancel;
   loop_->Wait(
-      s, events, WaitDeadline(t, c.deadline), c.cancel,
-      [attempt, shared_done, s]() -> bool {
+      s, events, deadline, c.cancel,
+      [attempt, shared_done, s, deadline, cancel, name]() -> bool {
         if (s->closed()) {
           (*shared_done)(ClosedError());
+          return true;
+        }
+        // A readiness edge handled after the deadline or the cancellation
+        // (the loop was busy) must not take bytes out of the kernel for a
+        // caller that is no longer there: they stay in the socket.
+        if (cancel && cancel->cancelled()) {
+          (*shared_done)(absl::CancelledError("cancelled by the caller"));
+          return true;
+        }
+        if (Clock::now() >= deadline) {
+          (*shared_done)(TimeoutError(name));
           return true;
         }
         auto r = attempt();
@@ -976,13 +1005,43 @@ void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t buf
   };
   auto st = std::make_shared<State>();
   const char* what = want_msg ? "recvmsg" : (want_from ? "recvfrom" : "recv");
+  // MSG_WAITALL on TCP leaves the bytes in the kernel until bufsize can be
+  // taken at once (or the peer is done, or kWaitallHold bytes wait), so a
+  // cancelled call takes nothing. AF_UNIX streams cannot hold: many small
+  // writes fill the sender's buffer long before bufsize (278 one-byte
+  // writes), so they are taken as they come and a cancellation after part
+  // of the data arrived loses that part (docs: README "Data loss").
+  bool hold = waitall && (s->family() == AF_INET || s->family() == AF_INET6);
+  if (waitall) {
+    // Python: a MSG_WAITALL that runs out of time (or would block, on a
+    // non-blocking socket) returns what arrived; only nothing is a timeout.
+    done = [s, st, bufsize, rflags, done = std::move(done)](absl::StatusOr<RecvResult> r) {
+      if (!r.ok() && !s->closed() &&
+          (KindOf(r.status()) == ErrorKind::kTimeout || ErrnoOf(r.status()) == EAGAIN)) {
+        while (st->acc.size() < static_cast<size_t>(bufsize)) {
+          std::string buf(static_cast<size_t>(bufsize) - st->acc.size(), '\0');
+          ssize_t n = ::recv(s->fd(), buf.data(), buf.size(), rflags);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          st->acc.append(buf.data(), static_cast<size_t>(n));
+        }
+        if (!st->acc.empty()) {
+          RecvResult part;
+          part.data = std::move(st->acc);
+          r = std::move(part);
+        }
+      }
+      done(std::move(r));
+    };
+  }
   RunWaitable<RecvResult>(
       c, s, events, dontwait, EAGAIN, what,
-      [s, st, bufsize, ancbufsize, rflags, want_from, want_msg, waitall, what]()
+      [s, st, bufsize, ancbufsize, rflags, want_from, want_msg, waitall, hold, what]()
           -> std::optional<absl::StatusOr<RecvResult>> {
         for (;;) {
           RecvResult r;
           size_t want = static_cast<size_t>(bufsize) - st->acc.size();
+          if (hold && !WaitallCanTake(s->fd(), want)) return std::nullopt;
           r.data.resize(want);
           sockaddr_storage from{};
           std::string control(static_cast<size_t>(ancbufsize), '\0');
@@ -1006,6 +1065,8 @@ void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t buf
               if (waitall && !st->acc.empty() && s->closed()) break;
               return std::nullopt;
             }
+            // An error after part of a MSG_WAITALL arrived: the part first.
+            if (waitall && !st->acc.empty()) break;
             return absl::StatusOr<RecvResult>(OsError(err, what));
           }
           // MSG_TRUNC may report the datagram's full length; keep what fits.
@@ -1116,6 +1177,10 @@ void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional
   }
   Clock::time_point deadline = c.deadline;
   if (timeout.has_value()) deadline = std::min(deadline, Clock::now() + *timeout);
+  // The caller's deadline ending the wait is a timeout, as it was when gRPC
+  // ended the call (the front-end's delivery margin ends it in the daemon
+  // now); only the poll's own timeout means "nothing was ready".
+  bool callers = deadline == c.deadline && c.deadline != Clock::time_point::max();
   auto shared_done = std::make_shared<Done<std::vector<PollReady>>>(std::move(done));
   loop_->Wait(
       set, EPOLLIN, deadline, c.cancel,
@@ -1125,9 +1190,9 @@ void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional
         (*shared_done)(std::move(r));
         return true;
       },
-      [shared_done](absl::Status s) {
+      [shared_done, callers](absl::Status s) {
         // A poll timeout is not an error: nothing was ready.
-        if (KindOf(s) == ErrorKind::kTimeout) return (*shared_done)(std::vector<PollReady>{});
+        if (KindOf(s) == ErrorKind::kTimeout && !callers) return (*shared_done)(std::vector<PollReady>{});
         (*shared_done)(std::move(s));
       },
       [] { return TimeoutError("poll"); });

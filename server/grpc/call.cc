@@ -16,6 +16,13 @@ core::Clock::time_point CallerDeadline(const grpc::ServerContextBase* ctx) {
   return core::Clock::now() + std::chrono::duration_cast<core::Clock::duration>(d - now_sys);
 }
 
+core::Clock::time_point DeliveryDeadline(core::Clock::time_point caller) {
+  if (caller == core::Clock::time_point::max()) return caller;
+  auto now = core::Clock::now();
+  auto left = std::max(caller - now, core::Clock::duration::zero());
+  return now + (left - std::min<core::Clock::duration>(left / 10, kDeliveryMargin));
+}
+
 absl::Status CheckBearer(const grpc::ServerContextBase* ctx, const std::string& bearer_token) {
   if (bearer_token.empty()) return absl::OkStatus();
   std::string peer = ctx->peer();
@@ -45,7 +52,7 @@ absl::StatusOr<core::CallContext> Authenticate(const grpc::ServerContextBase* ct
   if (!s.ok()) return s.status();
   core::CallContext c;
   c.session = *std::move(s);
-  c.deadline = CallerDeadline(ctx);
+  c.deadline = DeliveryDeadline(CallerDeadline(ctx));
   c.cancel = std::move(cancel);
   return c;
 }

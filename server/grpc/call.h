@@ -35,6 +35,18 @@ class CallReactor : public grpc::ServerUnaryReactor {
 // The steady-clock form of the caller's gRPC deadline.
 core::Clock::time_point CallerDeadline(const grpc::ServerContextBase* ctx);
 
+// The deadline the core works to for a socket call: the caller's, less a
+// delivery margin of a tenth of the time left, at most kDeliveryMargin (as
+// the resolver keeps). The core does not take bytes (or connections) out of
+// the kernel after it, so what it takes has that margin to reach the caller
+// before the caller gives up; a call that runs out of time ends in the
+// daemon, with the data still in the socket. The window that remains: a
+// response slower than the margin from the daemon to the caller (a stalled
+// network or client), or a cancellation the daemon sees after it took the
+// bytes. See README "Data loss".
+inline constexpr std::chrono::milliseconds kDeliveryMargin{200};
+core::Clock::time_point DeliveryDeadline(core::Clock::time_point caller);
+
 // Checks the bearer token (TCP peers, when configured) and the session.
 absl::StatusOr<core::CallContext> Authenticate(const grpc::ServerContextBase* ctx, core::Core& core,
                                                std::shared_ptr<core::CancelToken> cancel,
