@@ -2,6 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "core/errors.h"
+
 namespace sockwire::server {
 
 core::Address FromProto(const sockwire::v1::Address& a) {
@@ -73,9 +78,28 @@ void ToProto(const core::SocketInfo& i, sockwire::v1::SocketInfo* out) {
   out->set_listening(i.listening);
 }
 
-core::Timeout TimeoutFromProto(bool has, const google::protobuf::Duration& d) {
-  if (!has) return std::nullopt;
-  return std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+absl::Status ValidateDuration(const google::protobuf::Duration& d, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    return core::RequestError(absl::StatusCode::kInvalidArgument, "BAD_DURATION",
+                              absl::StrCat(core::AV(what), " {seconds: ", d.seconds(), ", nanos: ", d.nanos(),
+                                           "} ", core::AV(why)));
+  };
+  if (d.nanos() <= -1000000000 || d.nanos() >= 1000000000) return bad("has nanos outside (-1e9, 1e9)");
+  if ((d.seconds() > 0 && d.nanos() < 0) || (d.seconds() < 0 && d.nanos() > 0)) {
+    return bad("mixes signs (seconds and nanos must have the same sign)");
+  }
+  // int64 nanoseconds hold +-9223372036.854775807 s.
+  constexpr int64_t kMaxSeconds = INT64_MAX / 1000000000 - 1;
+  if (d.seconds() > kMaxSeconds || d.seconds() < -kMaxSeconds) {
+    return bad(absl::StrCat("is out of range (at most ", kMaxSeconds, " seconds, ~292 years)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<core::Timeout> TimeoutFromProto(bool has, const google::protobuf::Duration& d) {
+  if (!has) return core::Timeout(std::nullopt);
+  if (auto st = ValidateDuration(d, "timeout"); !st.ok()) return st;
+  return core::Timeout(std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos()));
 }
 
 void TimeoutToProto(const core::Timeout& t, sockwire::v1::TimeoutMode* out) {

@@ -57,7 +57,9 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
       std::optional<core::Address> source;
       if (q->has_source_address()) source = FromProto(q->source_address());
-      core_.CreateConnection(c, FromProto(q->address()), TimeoutFromProto(q->has_timeout(), q->timeout()),
+      auto timeout = TimeoutFromProto(q->has_timeout(), q->timeout());
+      if (!timeout.ok()) return r->Complete(timeout.status());
+      core_.CreateConnection(c, FromProto(q->address()), *timeout,
                              source, [p, r](absl::StatusOr<core::SocketInfo> info) {
                                if (info.ok()) ToProto(*info, p);
                                r->Complete(info.status());
@@ -208,7 +210,9 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
 
   ServerUnaryReactor* SetTimeout(CallbackServerContext* ctx, const v1::SetTimeoutRequest* q, v1::Empty*) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      r->Complete(core_.SetTimeout(c, q->handle(), TimeoutFromProto(q->has_timeout(), q->timeout())));
+      auto timeout = TimeoutFromProto(q->has_timeout(), q->timeout());
+      if (!timeout.ok()) return r->Complete(timeout.status());
+      r->Complete(core_.SetTimeout(c, q->handle(), *timeout));
     });
   }
 
@@ -340,7 +344,11 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
       std::vector<core::PollItem> items;
       for (const auto& i : q->items()) items.push_back({i.handle(), i.events()});
       std::optional<std::chrono::nanoseconds> timeout;
-      if (q->has_timeout()) timeout = *TimeoutFromProto(true, q->timeout());
+      if (q->has_timeout()) {
+        auto t = TimeoutFromProto(true, q->timeout());
+        if (!t.ok()) return r->Complete(t.status());
+        timeout = **t;
+      }
       core_.Poll(c, std::move(items), timeout, [p, r](absl::StatusOr<std::vector<core::PollReady>> ready) {
         if (ready.ok()) {
           for (const auto& x : *ready) {

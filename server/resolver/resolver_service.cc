@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
 #include "grpc/call.h"
+#include "grpc/convert.h"
 #include "grpc/status_util.h"
 #include "server/core/lookup_pool.h"
 #include "server/resolver/netdb_calls.h"
@@ -398,6 +399,7 @@ class ResolverServiceImpl final : public v1::ResolverService::CallbackService {
       d = now + (remaining - std::min<Clock::duration>(remaining / 10, kDeadlineMargin));
     }
     if (timeout != nullptr) {
+      if (auto st = ValidateDuration(*timeout, "timeout"); !st.ok()) return st;
       if (timeout->seconds() < 0 || timeout->nanos() < 0) {
         return core::RequestError(absl::StatusCode::kInvalidArgument, "BAD_TIMEOUT",
                                   "timeout must be non-negative");
