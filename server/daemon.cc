@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/core.h"
+#include "core/errors.h"
+#include "core/fd_limits.h"
 #include "data/data_frontend.h"
 #include "grpc/session_service.h"
 #include "grpc/socket_service.h"
@@ -81,6 +83,11 @@ Daemon::Daemon(Options options) : options_(std::move(options)) {}
 Daemon::~Daemon() { Shutdown(); }
 
 absl::Status Daemon::Start() {
+  // Before any descriptor is opened: the soft limit up to the hard one, then
+  // every derived cap below it (core/fd_limits.h).
+  if (std::string err = core::ApplyDescriptorDefaults(core::RaiseNoFileLimit(), &options_); !err.empty()) {
+    return absl::InvalidArgumentError(err);
+  }
   if (options_.listen.empty() && inherited_.empty()) options_.listen.push_back(DefaultListenAddress());
   std::string token;
   if (!options_.token_file.empty()) {
@@ -215,6 +222,12 @@ void Daemon::Shutdown() {
   for (auto& fe : frontends_) fe->Shutdown();
   for (auto& a : acceptors_) a->Shutdown();
   if (session_service_ != nullptr) NotifyHoldStreamsOfShutdown(session_service_);
+  // Calls waiting on sockets end now, with the detail every error carries,
+  // rather than being cut by the server's deadline below without one.
+  if (core_) {
+    core_->loop().FailAll(core::RequestError(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
+                                             "the daemon is shutting down"));
+  }
   if (server_) {
     // Pending calls are cancelled after the deadline; their waits end through
     // the event loop, which is still running.

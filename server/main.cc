@@ -31,8 +31,21 @@ Usage: sockwired [flags]
   --session-grace=DURATION   how long a session outlives its client (default 5s)
   --session-lease=DURATION   idle lifetime of a session without a Hold stream (default 60s)
   --orphan-ttl=DURATION      lifetime of detached sockets nobody re-attached (default 10m)
-  --max-handles-per-session=N  (default 200000)
+  --max-handles-per-session=N  (default min(200000, max-handles / 2))
   --max-sessions=N           (default 10000)
+  --max-handles=N            descriptors lent to clients daemon-wide: handles, data-channel
+                             pipes, pending Poll sets (default RLIMIT_NOFILE - fd-reserve; the soft
+                             limit is raised to the hard one at start)
+  --fd-reserve=N             descriptors never lent out (default max(min(limit/2, 256), limit/8))
+  --max-implicit-sessions=N  live sessions opened for header-less REST requests that left sockets
+                             in them (default max-sessions / 4)
+  --max-bytes-in-flight=N    payload bytes of pending send calls, daemon-wide (default 268435456)
+  --max-bytes-in-flight-per-session=N  the same per session (default 67108864)
+  --rest-max-connections=N   open REST connections (default min(512, fd-reserve / 4))
+  --rest-header-timeout=DURATION  time a REST connection has to send its request head (default 10s)
+  --rest-slots-per-session=N concurrent REST requests/streams per session (default 8)
+  --data-max-pending=N       data-listener connections without a token yet (default min(256, fd-reserve / 8))
+  --data-handshake-timeout=DURATION  time to present the data-channel token (default 5s)
   --max-message-bytes=N      largest send/recv payload of one call (default 16777216)
   --resolver-threads=N       getaddrinfo worker threads (default 4)
   --policy-file=PATH         JSON policy: families, raw sockets, privileged options, address and
@@ -135,6 +148,40 @@ int main(int argc, char** argv) {
     } else if (key == "--max-handles-per-session") {
       u64(&n);
       o.max_handles_per_session = static_cast<uint32_t>(n);
+    } else if (key == "--max-handles") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--max-handles must be 1..4294967295");
+      o.max_handles = static_cast<uint32_t>(n);
+    } else if (key == "--fd-reserve") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--fd-reserve must be 1..4294967295");
+      o.fd_reserve = static_cast<uint32_t>(n);
+    } else if (key == "--max-implicit-sessions") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--max-implicit-sessions must be at least 1");
+      o.max_implicit_sessions = static_cast<uint32_t>(n);
+    } else if (key == "--max-bytes-in-flight") {
+      u64(&o.max_bytes_in_flight);
+      if (o.max_bytes_in_flight == 0) Usage("--max-bytes-in-flight must be at least 1");
+    } else if (key == "--max-bytes-in-flight-per-session") {
+      u64(&o.max_bytes_in_flight_per_session);
+      if (o.max_bytes_in_flight_per_session == 0) Usage("--max-bytes-in-flight-per-session must be at least 1");
+    } else if (key == "--rest-max-connections") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--rest-max-connections must be at least 1");
+      o.rest_max_connections = static_cast<uint32_t>(n);
+    } else if (key == "--rest-header-timeout") {
+      dur(&o.rest_header_timeout);
+    } else if (key == "--rest-slots-per-session") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--rest-slots-per-session must be at least 1");
+      o.rest_slots_per_session = static_cast<uint32_t>(n);
+    } else if (key == "--data-max-pending") {
+      u64(&n);
+      if (n == 0 || n > UINT32_MAX) Usage("--data-max-pending must be at least 1");
+      o.data_max_pending = static_cast<uint32_t>(n);
+    } else if (key == "--data-handshake-timeout") {
+      dur(&o.data_handshake_timeout);
     } else if (key == "--max-sessions") {
       u64(&n);
       o.max_sessions = static_cast<uint32_t>(n);

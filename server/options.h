@@ -27,8 +27,40 @@ struct Options {
   std::chrono::milliseconds session_grace{5000};
   std::chrono::milliseconds session_lease{60000};
   std::chrono::milliseconds orphan_ttl{600000};
-  uint32_t max_handles_per_session = 200000;
+  // Per-session handle quota; 0 = min(200000, max_handles / 2), so one
+  // session cannot take every descriptor the daemon may lend.
+  uint32_t max_handles_per_session = 0;
   uint32_t max_sessions = 10000;
+
+  // ---- Resource limits (server/core/fd_limits.h derives the 0 = auto ones
+  // from RLIMIT_NOFILE at start, after raising the soft limit to the hard).
+  // Descriptors never lent out: gRPC's connections and internals, REST and
+  // data-listener connections, the resolver. 0 = max(min(limit / 2, 256), limit / 8).
+  uint32_t fd_reserve = 0;
+  // Descriptors the daemon holds for clients, daemon-wide: handles, plus the
+  // pipes of raw data channels and the epoll set of a pending Poll. 0 = the
+  // limit minus the reserve.
+  uint32_t max_handles = 0;
+  // The RLIMIT_NOFILE soft limit in effect (filled at start, not a flag).
+  uint64_t fd_limit = 0;
+  // Open REST connections (HTTP and WebSocket). 0 = min(512, reserve / 4).
+  uint32_t rest_max_connections = 0;
+  // Time a new REST connection has to send its request head.
+  std::chrono::milliseconds rest_header_timeout{10000};
+  // Concurrent REST requests (and WebSocket streams) that carry one session.
+  uint32_t rest_slots_per_session = 8;
+  // Sessions the REST gateway opened for header-less requests that are still
+  // alive (they hold sockets). 0 = max(1, max_sessions / 4).
+  uint32_t max_implicit_sessions = 0;
+  // Data-listener connections that have not presented a token yet.
+  // 0 = min(256, reserve / 8).
+  uint32_t data_max_pending = 0;
+  // Time a data-listener connection has to present its token.
+  std::chrono::milliseconds data_handshake_timeout{5000};
+  // Payload bytes held by pending Send/SendAll/SendTo/SendMsg calls,
+  // daemon-wide and per session.
+  uint64_t max_bytes_in_flight = 256u << 20;
+  uint64_t max_bytes_in_flight_per_session = 64u << 20;
   // Largest payload of one call (send data, recv bufsize, gRPC message).
   uint64_t max_message_bytes = 16u << 20;
   // Allow SessionService/Resolver sethostname to change the UTS hostname.

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "address.h"
 #include "errors.h"
+#include "fd_limits.h"
 #include "random_token.h"
 #include "registry.h"
 #include "socket_entry.h"
@@ -232,7 +233,12 @@ Core::~Core() {
 
 const std::string& Core::epoch() const { return registry_->epoch(); }
 
-absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession() { return registry_->OpenSession(); }
+absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession(bool implicit) {
+  return registry_->OpenSession(implicit);
+}
+size_t Core::SessionHandleCount(const std::shared_ptr<Session>& s) const { return registry_->SessionHandleCount(s); }
+absl::Status Core::ReserveDescriptors(int n, std::string_view what) { return registry_->ReserveDescriptors(n, what); }
+void Core::ReleaseDescriptors(int n) { registry_->ReleaseDescriptors(n); }
 absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view token) {
   return registry_->FindSession(token);
 }
@@ -571,6 +577,9 @@ void Core::Accept(const CallContext& c, std::string_view handle, Done<AcceptResu
   RunWaitable<AcceptResult>(
       c, s, EPOLLIN, false, EAGAIN, "accept",
       [this, s, cc]() -> std::optional<absl::StatusOr<AcceptResult>> {
+        // Checked before accept4: a connection we could not publish would be
+        // taken from the queue and lost.
+        if (auto st = registry_->CheckQuota(cc.session, 1); !st.ok()) return absl::StatusOr<AcceptResult>(st);
         sockaddr_storage peer{};
         socklen_t len = sizeof peer;
         auto fd = Sys().Accept(s->fd(), &peer, &len);
@@ -865,6 +874,18 @@ absl::StatusOr<int64_t> Core::Ioctl(const CallContext& c, std::string_view handl
 // ---------------------------------------------------------------------------
 // Data
 
+absl::Status Core::ReserveSendBytes(const CallContext& c, uint64_t n, Done<int64_t>* done) {
+  if (n == 0) return absl::OkStatus();
+  if (auto st = registry_->ReserveBytes(c.session, n); !st.ok()) return st;
+  // Released exactly once, when the send completes however it ends.
+  Registry* reg = registry_.get();
+  *done = [reg, session = c.session, n, inner = std::move(*done)](absl::StatusOr<int64_t> r) {
+    reg->ReleaseBytes(session, n);
+    inner(std::move(r));
+  };
+  return absl::OkStatus();
+}
+
 void Core::SendCommon(const CallContext& c, std::string_view handle, std::string data, int flags,
                       std::optional<Address> to, bool all, Done<int64_t> done) {
   if (auto st = CheckSize(static_cast<int64_t>(data.size()), options_.max_message_bytes, "data"); !st.ok()) {
@@ -873,6 +894,9 @@ void Core::SendCommon(const CallContext& c, std::string_view handle, std::string
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return done(e.status());
   auto s = *e;
+  // The payload is held until the send completes: it counts against the
+  // bytes-in-flight budget until `done` runs.
+  if (auto st = ReserveSendBytes(c, data.size(), &done); !st.ok()) return done(st);
   bool dontwait = (flags & MSG_DONTWAIT) != 0;
   int sflags = (flags | MSG_NOSIGNAL | MSG_DONTWAIT);
   auto go = [this, c, s, dontwait, sflags, all, done](std::string payload, std::optional<SockAddr> dest) {
@@ -942,6 +966,7 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return done(e.status());
   auto s = *e;
+  if (auto st = ReserveSendBytes(c, total + control->size(), &done); !st.ok()) return done(st);
   bool dontwait = (flags & MSG_DONTWAIT) != 0;
   int sflags = flags | MSG_NOSIGNAL | MSG_DONTWAIT;
   struct State {
@@ -989,6 +1014,38 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
   });
 }
 
+namespace {
+
+// How many bytes the next recv on `s` may need, at most `cap`: what is queued
+// on a stream socket (FIONREAD), the next datagram's length on a message
+// socket (MSG_PEEK | MSG_TRUNC). nullopt when nothing is there (would
+// block). A pending socket error (a datagram socket's ICMP refusal) is
+// returned as the error recv would have returned.
+absl::StatusOr<std::optional<size_t>> RecvBufferSize(const SocketEntry& s, size_t cap, int rflags,
+                                                     const char* what) {
+  constexpr size_t kSmall = 4096;  // A race with arriving data, OOB, EOF.
+  if (cap == 0) return std::optional<size_t>(0);
+  if (s.type() == SOCK_STREAM || (rflags & MSG_OOB) != 0) {
+    int avail = 0;
+    if ((rflags & MSG_OOB) != 0 || ioctl(s.fd(), FIONREAD, &avail) != 0) {
+      return std::optional<size_t>(std::min(cap, kSmall));
+    }
+    return std::optional<size_t>(std::min(cap, std::max(static_cast<size_t>(avail), kSmall)));
+  }
+  for (;;) {
+    ssize_t n = ::recv(s.fd(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (n >= 0) return std::optional<size_t>(std::min(cap, static_cast<size_t>(n)));
+    int err = errno;
+    if (err == EINTR) continue;
+    if (WouldBlock(err)) return std::optional<size_t>();
+    // Families that do not report the length with MSG_TRUNC: the old way.
+    if (err == EOPNOTSUPP || err == EINVAL) return std::optional<size_t>(cap);
+    return OsError(err, what);
+  }
+}
+
+}  // namespace
+
 void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t bufsize, int64_t ancbufsize,
                       int flags, bool want_from, bool want_msg, Done<RecvResult> done) {
   if (auto st = CheckSize(bufsize, options_.max_message_bytes, "bufsize"); !st.ok()) return done(st);
@@ -1019,7 +1076,10 @@ void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t buf
       if (!r.ok() && !s->closed() &&
           (KindOf(r.status()) == ErrorKind::kTimeout || ErrnoOf(r.status()) == EAGAIN)) {
         while (st->acc.size() < static_cast<size_t>(bufsize)) {
-          std::string buf(static_cast<size_t>(bufsize) - st->acc.size(), '\0');
+          // Sized by what is queued, as every recv attempt is.
+          auto sized = RecvBufferSize(*s, static_cast<size_t>(bufsize) - st->acc.size(), rflags, "recv");
+          if (!sized.ok() || !sized->has_value()) break;
+          std::string buf(**sized, '\0');
           ssize_t n = ::recv(s->fd(), buf.data(), buf.size(), rflags);
           if (n < 0 && errno == EINTR) continue;
           if (n <= 0) break;
@@ -1040,8 +1100,18 @@ void Core::RecvCommon(const CallContext& c, std::string_view handle, int64_t buf
           -> std::optional<absl::StatusOr<RecvResult>> {
         for (;;) {
           RecvResult r;
+          // Allocate for what is there, not for bufsize: a 16 MiB recv on an
+          // idle socket must not allocate (and zero) 16 MiB per attempt.
           size_t want = static_cast<size_t>(bufsize) - st->acc.size();
           if (hold && !WaitallCanTake(s->fd(), want)) return std::nullopt;
+          if (auto sized = RecvBufferSize(*s, want, rflags, what); !sized.ok()) {
+            return absl::StatusOr<RecvResult>(sized.status());
+          } else if (!sized->has_value()) {
+            if (waitall && !st->acc.empty() && s->closed()) break;
+            return std::nullopt;
+          } else {
+            want = **sized;
+          }
           r.data.resize(want);
           sockaddr_storage from{};
           std::string control(static_cast<size_t>(ancbufsize), '\0');
@@ -1120,19 +1190,30 @@ namespace {
 // single fd, so one Poll costs one wait however many handles it names.
 class PollSet : public Pollable {
  public:
-  explicit PollSet(UniqueFd fd) : fd_(std::move(fd)) {}
+  // `release` gives the set's descriptor back to the budget when it closes.
+  PollSet(UniqueFd fd, std::function<void()> release) : fd_(std::move(fd)), release_(std::move(release)) {}
+  ~PollSet() override {
+    fd_ = UniqueFd();
+    release_();
+  }
   int pollable_fd() const override { return fd_.get(); }
 
  private:
   UniqueFd fd_;
+  std::function<void()> release_;
 };
 
 }  // namespace
 
 void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional<std::chrono::nanoseconds> timeout,
                 Done<std::vector<PollReady>> done) {
-  if (items.size() > 65536) {
-    return done(RequestError(absl::StatusCode::kInvalidArgument, "TOO_LARGE", "too many poll items"));
+  // poll(2) refuses more entries than RLIMIT_NOFILE (EINVAL); such a Poll
+  // could never be answered.
+  size_t max_items = std::min<size_t>(65536, options_.fd_limit != 0 ? options_.fd_limit : NoFileLimit());
+  if (items.size() > max_items) {
+    return done(RequestError(absl::StatusCode::kInvalidArgument, "TOO_MANY_POLL_ITEMS",
+                             absl::StrCat("a Poll names at most ", max_items, " handles (RLIMIT_NOFILE); got ",
+                                          items.size())));
   }
   if (timeout.has_value() && timeout->count() < 0) {
     return done(RequestError(absl::StatusCode::kInvalidArgument, "NEGATIVE_TIMEOUT", "negative poll timeout"));
@@ -1148,13 +1229,18 @@ void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional
     st->entries.push_back(*e);
   }
   st->items = std::move(items);
-  auto check = [st]() -> std::vector<PollReady> {
+  auto check = [st]() -> absl::StatusOr<std::vector<PollReady>> {
     std::vector<pollfd> fds;
     for (size_t i = 0; i < st->items.size(); ++i) {
       fds.push_back({st->entries[i]->fd(), static_cast<short>(st->items[i].events), 0});
     }
     std::vector<PollReady> ready;
-    if (::poll(fds.data(), fds.size(), 0) > 0) {
+    int n;
+    do {
+      n = ::poll(fds.data(), fds.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return OsError(errno, "poll");
+    if (n > 0) {
       for (size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents != 0) ready.push_back({st->items[i].handle, fds[i].revents});
       }
@@ -1162,12 +1248,19 @@ void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional
     return ready;
   };
   auto now_ready = check();
-  if (!now_ready.empty() || (timeout.has_value() && timeout->count() == 0)) {
+  if (!now_ready.ok() || !now_ready->empty() || (timeout.has_value() && timeout->count() == 0)) {
     return done(std::move(now_ready));
   }
+  // The wait's epoll set is a descriptor held for the caller.
+  if (auto st2 = registry_->ReserveDescriptors(1, "a Poll"); !st2.ok()) return done(st2);
+  Registry* reg = registry_.get();
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return done(OsError(errno, "epoll_create1"));
-  auto set = std::make_shared<PollSet>(UniqueFd(ep));
+  if (ep < 0) {
+    int err = errno;
+    reg->ReleaseDescriptors(1);
+    return done(OsError(err, "epoll_create1"));
+  }
+  auto set = std::make_shared<PollSet>(UniqueFd(ep), [reg] { reg->ReleaseDescriptors(1); });
   for (size_t i = 0; i < st->items.size(); ++i) {
     epoll_event ev{};
     ev.events = static_cast<uint32_t>(st->items[i].events) | EPOLLERR | EPOLLHUP;
@@ -1186,7 +1279,7 @@ void Core::Poll(const CallContext& c, std::vector<PollItem> items, std::optional
       set, EPOLLIN, deadline, c.cancel,
       [check, shared_done, set]() -> bool {
         auto r = check();
-        if (r.empty()) return false;
+        if (r.ok() && r->empty()) return false;
         (*shared_done)(std::move(r));
         return true;
       },

@@ -132,7 +132,15 @@ class Core {
   const std::string& epoch() const;
 
   // ---- Sessions ----
-  absl::StatusOr<std::shared_ptr<Session>> OpenSession();
+  // `implicit`: opened by the REST gateway for a header-less request
+  // (counted against --max-implicit-sessions).
+  absl::StatusOr<std::shared_ptr<Session>> OpenSession(bool implicit = false);
+  // Handles `s` holds now.
+  size_t SessionHandleCount(const std::shared_ptr<Session>& s) const;
+  // Descriptors a data path holds for a client outside the handle table
+  // (a data channel's pipes): they count against --max-handles.
+  absl::Status ReserveDescriptors(int n, std::string_view what);
+  void ReleaseDescriptors(int n);
   // UNAUTHENTICATED if unknown or expired. Renews the lease.
   absl::StatusOr<std::shared_ptr<Session>> FindSession(std::string_view token);
   // A Hold stream started / ended (ending starts the grace period).
@@ -233,6 +241,9 @@ class Core {
   absl::Status AdmitSendTo(const SocketEntry& s, SockAddr* sa);
   void ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                     bool unused, DoneStatus done);
+  // Takes `n` bytes from the bytes-in-flight budget and wraps `*done` to
+  // give them back; RESOURCE_EXHAUSTED (and `*done` untouched) when over.
+  absl::Status ReserveSendBytes(const CallContext& c, uint64_t n, Done<int64_t>* done);
   void SendCommon(const CallContext& c, std::string_view handle, std::string data, int flags,
                   std::optional<Address> to, bool all, Done<int64_t> done);
   void RecvCommon(const CallContext& c, std::string_view handle, int64_t bufsize,

@@ -125,11 +125,27 @@ void EventLoop::Abort(const Pollable* target, absl::Status status) {
   });
 }
 
+void EventLoop::FailAll(absl::Status status) {
+  Post([this, status] {
+    closing_ = status;
+    std::vector<uint64_t> ids;
+    for (auto& [id, w] : waiters_) ids.push_back(id);
+    for (uint64_t id : ids) {
+      if (auto w = Take(id)) w->fail(status);
+    }
+  });
+}
+
 void EventLoop::AddWaiter(std::unique_ptr<Waiter> w) {
   if (stop_.load()) {
     // Queued as the loop stopped (run by the destructor's drain).
     pending_.fetch_sub(1, std::memory_order_relaxed);
     w->fail(absl::UnavailableError("daemon is shutting down"));
+    return;
+  }
+  if (closing_.has_value()) {
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    if (!w->attempt()) w->fail(*closing_);
     return;
   }
   if (w->cancel && w->cancel->cancelled()) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -80,6 +81,11 @@ class EventLoop {
   // Fails every wait on `target` with `status` (thread-safe), e.g. on close.
   void Abort(const Pollable* target, absl::Status status);
 
+  // Fails every pending wait, and every wait registered from now on, with
+  // `status` (thread-safe). For shutdown: waiting calls end with a reason
+  // (UNAVAILABLE, SHUTTING_DOWN) instead of being cut by the server.
+  void FailAll(absl::Status status);
+
   // Number of waits pending (approximate; for tests and metrics).
   size_t pending_waits() const { return pending_.load(std::memory_order_relaxed); }
 
@@ -124,6 +130,7 @@ class EventLoop {
   std::multimap<Clock::time_point, std::function<void()>> timers_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
+  std::optional<absl::Status> closing_;  // Set by FailAll.
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
   std::unordered_map<const Pollable*, Registration> registered_;

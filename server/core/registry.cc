@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "errors.h"
+#include "fd_limits.h"
 #include "random_token.h"
 
 namespace sockwire::core {
@@ -30,7 +31,75 @@ absl::Status NotFound(std::string_view handle) {
 }  // namespace
 
 Registry::Registry(const server::Options& options, std::string epoch)
-    : options_(options), epoch_(std::move(epoch)) {}
+    : options_(options), epoch_(std::move(epoch)) {
+  // The daemon fills these in at start (Daemon::Start); a core built
+  // directly (tests) gets the same defaults from the current limit.
+  (void)ApplyDescriptorDefaults(options_.fd_limit != 0 ? options_.fd_limit : NoFileLimit(), &options_);
+}
+
+absl::Status Registry::CheckRoomLocked(const Session& s, size_t more) const {
+  if (s.handles_.size() + more > options_.max_handles_per_session) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "HANDLE_QUOTA",
+                       absl::StrCat("session holds ", s.handles_.size(), " handles; the limit is ",
+                                    options_.max_handles_per_session, " (--max-handles-per-session)"));
+  }
+  size_t used = sockets_.size() + extra_descriptors_;
+  if (used + more > options_.max_handles) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "DESCRIPTOR_LIMIT",
+                       absl::StrCat("the daemon holds ", used, " descriptors for clients; the limit is ",
+                                    options_.max_handles, " (--max-handles, below RLIMIT_NOFILE ",
+                                    options_.fd_limit, " minus a reserve of ", options_.fd_reserve, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::ReserveDescriptors(int n, std::string_view what) {
+  absl::MutexLock lock(&mu_);
+  size_t used = sockets_.size() + extra_descriptors_;
+  if (used + n > options_.max_handles) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "DESCRIPTOR_LIMIT",
+                       absl::StrCat("no descriptor left for ", AV(what), ": the daemon holds ", used,
+                                    " for clients; the limit is ", options_.max_handles, " (--max-handles)"));
+  }
+  extra_descriptors_ += n;
+  return absl::OkStatus();
+}
+
+void Registry::ReleaseDescriptors(int n) {
+  absl::MutexLock lock(&mu_);
+  extra_descriptors_ -= std::min<size_t>(extra_descriptors_, n);
+}
+
+absl::Status Registry::ReserveBytes(const std::shared_ptr<Session>& s, uint64_t n) {
+  absl::MutexLock lock(&mu_);
+  if (s->bytes_in_flight_ + n > options_.max_bytes_in_flight_per_session) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "SESSION_BYTES_IN_FLIGHT",
+                       absl::StrCat("this session's pending sends already hold ", s->bytes_in_flight_,
+                                    " bytes; ", n, " more would pass the limit of ",
+                                    options_.max_bytes_in_flight_per_session,
+                                    " (--max-bytes-in-flight-per-session); wait for them to complete"));
+  }
+  if (bytes_in_flight_ + n > options_.max_bytes_in_flight) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "BYTES_IN_FLIGHT",
+                       absl::StrCat("pending sends already hold ", bytes_in_flight_, " bytes; ", n,
+                                    " more would pass the daemon's limit of ", options_.max_bytes_in_flight,
+                                    " (--max-bytes-in-flight)"));
+  }
+  s->bytes_in_flight_ += n;
+  bytes_in_flight_ += n;
+  return absl::OkStatus();
+}
+
+void Registry::ReleaseBytes(const std::shared_ptr<Session>& s, uint64_t n) {
+  absl::MutexLock lock(&mu_);
+  s->bytes_in_flight_ -= std::min(s->bytes_in_flight_, n);
+  bytes_in_flight_ -= std::min(bytes_in_flight_, n);
+}
+
+size_t Registry::SessionHandleCount(const std::shared_ptr<Session>& s) const {
+  absl::MutexLock lock(&mu_);
+  return s->handles_.size();
+}
 
 std::string Registry::NewId(std::string_view prefix) {
   return absl::StrCat(AV(prefix), ".", epoch_, ".", RandomHex(16));
@@ -52,16 +121,24 @@ absl::Status Registry::ValidateHandle(std::string_view handle) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<Session>> Registry::OpenSession() {
+absl::StatusOr<std::shared_ptr<Session>> Registry::OpenSession(bool implicit) {
   auto s = std::make_shared<Session>();
   s->id_ = NewId("sid");
   s->token_ = NewId("ses1");
   s->last_active_ = Clock::now();
+  s->implicit_ = implicit;
   absl::MutexLock lock(&mu_);
   if (sessions_.size() >= options_.max_sessions) {
     return PolicyError(absl::StatusCode::kResourceExhausted, "TOO_MANY_SESSIONS",
-                       absl::StrCat("the daemon already has ", sessions_.size(), " sessions"));
+                       absl::StrCat("the daemon already has ", sessions_.size(), " sessions (--max-sessions)"));
   }
+  if (implicit && implicit_sessions_ >= options_.max_implicit_sessions) {
+    return PolicyError(absl::StatusCode::kResourceExhausted, "TOO_MANY_IMPLICIT_SESSIONS",
+                       absl::StrCat("header-less REST requests already left ", implicit_sessions_,
+                                    " sessions with sockets (--max-implicit-sessions): open a session "
+                                    "with POST /v1/sessions and send it as Sockwire-Session"));
+  }
+  if (implicit) implicit_sessions_++;
   sessions_[s->token_] = s;
   return s;
 }
@@ -113,6 +190,7 @@ void Registry::EndSessionLocked(Session& s, Clock::time_point now,
     sockets_.erase(it);
   }
   s.handles_.clear();
+  if (s.implicit_ && implicit_sessions_ > 0) implicit_sessions_--;
   sessions_.erase(s.token_);
 }
 
@@ -157,23 +235,14 @@ std::vector<std::shared_ptr<SocketEntry>> Registry::Reap(Clock::time_point now) 
 
 absl::Status Registry::CheckQuota(const std::shared_ptr<Session>& s, int more) {
   absl::MutexLock lock(&mu_);
-  if (s->handles_.size() + more > options_.max_handles_per_session) {
-    return PolicyError(absl::StatusCode::kResourceExhausted, "HANDLE_QUOTA",
-                       absl::StrCat("session holds ", s->handles_.size(),
-                                    " handles; the limit is ", options_.max_handles_per_session));
-  }
-  return absl::OkStatus();
+  return CheckRoomLocked(*s, more);
 }
 
 absl::Status Registry::Add(const std::shared_ptr<Session>& s, const std::shared_ptr<SocketEntry>& e) {
   e->set_handle(NewId(kHandlePrefix));
   absl::MutexLock lock(&mu_);
   if (s->closed_) return absl::UnauthenticatedError("session ended");
-  if (s->handles_.size() >= options_.max_handles_per_session) {
-    return PolicyError(absl::StatusCode::kResourceExhausted, "HANDLE_QUOTA",
-                       absl::StrCat("session holds ", s->handles_.size(),
-                                    " handles; the limit is ", options_.max_handles_per_session));
-  }
+  if (auto st = CheckRoomLocked(*s, 1); !st.ok()) return st;
   e->owner = s->id_;
   s->handles_.insert(e->handle());
   sockets_[e->handle()] = e;
@@ -233,7 +302,9 @@ absl::StatusOr<std::shared_ptr<SocketEntry>> Registry::Attach(const std::shared_
   }
   if (!e->detached && !e->inheritable) return NotFound(handle);
   if (s->handles_.size() >= options_.max_handles_per_session) {
-    return PolicyError(absl::StatusCode::kResourceExhausted, "HANDLE_QUOTA", "handle quota reached");
+    return PolicyError(absl::StatusCode::kResourceExhausted, "HANDLE_QUOTA",
+                       absl::StrCat("session holds ", s->handles_.size(), " handles; the limit is ",
+                                    options_.max_handles_per_session, " (--max-handles-per-session)"));
   }
   if (!e->owner.empty()) {
     for (auto& [tok, other] : sessions_) {

@@ -34,6 +34,10 @@ class Session {
   absl::flat_hash_set<absl::string_view> handles_;
   int holds_ = 0;
   bool ever_held_ = false;
+  // Opened by the REST gateway for a header-less request.
+  bool implicit_ = false;
+  // Payload bytes of this session's pending sends.
+  uint64_t bytes_in_flight_ = 0;
   bool closed_ = false;
   Clock::time_point last_active_;
 };
@@ -44,7 +48,10 @@ class Registry {
 
   const std::string& epoch() const { return epoch_; }
 
-  absl::StatusOr<std::shared_ptr<Session>> OpenSession();
+  // RESOURCE_EXHAUSTED over --max-sessions, or (implicit) over
+  // --max-implicit-sessions.
+  absl::StatusOr<std::shared_ptr<Session>> OpenSession(bool implicit = false);
+  size_t SessionHandleCount(const std::shared_ptr<Session>& s) const;
   absl::StatusOr<std::shared_ptr<Session>> FindSession(std::string_view token);
   void Hold(const std::shared_ptr<Session>& s);
   void Release(const std::shared_ptr<Session>& s);
@@ -56,9 +63,22 @@ class Registry {
   std::vector<std::shared_ptr<SocketEntry>> Reap(Clock::time_point now);
 
   // Assigns a fresh handle and links the entry to `s`. RESOURCE_EXHAUSTED
-  // over the per-session quota.
+  // over the per-session quota or the daemon-wide descriptor cap.
   absl::Status Add(const std::shared_ptr<Session>& s, const std::shared_ptr<SocketEntry>& e);
+  // Whether `more` handles would still fit (checked again by Add).
   absl::Status CheckQuota(const std::shared_ptr<Session>& s, int more);
+
+  // Descriptors held for clients outside the handle table (a data channel's
+  // pipes, a pending Poll's epoll set) share the daemon-wide cap
+  // (--max-handles) with the handles. RESOURCE_EXHAUSTED when they do not fit.
+  absl::Status ReserveDescriptors(int n, std::string_view what);
+  void ReleaseDescriptors(int n);
+
+  // Payload bytes a pending send holds, against --max-bytes-in-flight
+  // (daemon-wide) and --max-bytes-in-flight-per-session. RESOURCE_EXHAUSTED
+  // when over; every successful Reserve is matched by one Release.
+  absl::Status ReserveBytes(const std::shared_ptr<Session>& s, uint64_t n);
+  void ReleaseBytes(const std::shared_ptr<Session>& s, uint64_t n);
   // INVALID_ARGUMENT malformed; NOT_FOUND unknown/closed/other session/stale.
   absl::StatusOr<std::shared_ptr<SocketEntry>> Find(const std::shared_ptr<Session>& s,
                                                     std::string_view handle);
@@ -84,14 +104,19 @@ class Registry {
  private:
   std::string NewId(std::string_view prefix);
   absl::Status ValidateHandle(std::string_view handle) const;
+  // RESOURCE_EXHAUSTED unless `more` descriptors fit under the caps.
+  absl::Status CheckRoomLocked(const Session& s, size_t more) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Closes (unlinks) `s`'s sockets, orphaning detached/inheritable ones.
   void EndSessionLocked(Session& s, Clock::time_point now,
                         std::vector<std::shared_ptr<SocketEntry>>* closed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const server::Options options_;
+  server::Options options_;  // With every 0 (= auto) limit filled in.
   const std::string epoch_;
   mutable absl::Mutex mu_;
+  size_t extra_descriptors_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t implicit_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   // Keyed by a view of the entry's handle(); the value keeps it alive.
   absl::flat_hash_map<absl::string_view, std::shared_ptr<SocketEntry>> sockets_ ABSL_GUARDED_BY(mu_);

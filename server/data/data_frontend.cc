@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -34,7 +35,17 @@ using core::Clock;
 constexpr int kWorkers = 2;
 constexpr int kPipeBytes = 256 << 10;
 constexpr size_t kMaxTokenLine = 128;
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// A relay holds its connection and two pipes (four descriptors) for the
+// client: they count against --max-handles like handles do.
+constexpr int kRelayDescriptors = 5;
+// After an accept error other than EAGAIN (EMFILE, ENFILE, ENOMEM...), the
+// listener leaves epoll for this long instead of spinning on a
+// level-triggered readiness it cannot consume.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+bool IsAcceptResourceError(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
 
 void CloseFd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -51,6 +62,14 @@ void ResetAndClose(int& fd) {
 
 class Worker;
 
+// Shared by the listener and the workers: the cap on connections that have
+// not presented a token, and the time they have to do it.
+struct PendingLimits {
+  std::atomic<uint32_t> pending{0};
+  uint32_t max_pending = 256;
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
 // Anything registered in a worker's epoll.
 struct Handler {
   virtual ~Handler() = default;
@@ -60,7 +79,10 @@ struct Handler {
 // One connection from accept to the end of its relay (or descriptor handoff).
 class Conn final {
  public:
-  Conn(Worker* w, int fd, bool unix_conn) : w_(w), fd_(fd), unix_conn_(unix_conn) {
+  // The connection was counted in limits->pending by the listener; it stops
+  // counting once it relays or ends.
+  Conn(Worker* w, int fd, bool unix_conn, PendingLimits* limits)
+      : w_(w), fd_(fd), unix_conn_(unix_conn), limits_(limits) {
     started_ = Clock::now();
     cside_.c = this;
     sside_.c = this;
@@ -95,10 +117,14 @@ class Conn final {
   bool Pump(Dir& d);
   void Abort(bool src_is_sock_error);
   void End();
+  void StopCountingPending();
 
   Worker* w_;
   int fd_;
   bool unix_conn_;
+  PendingLimits* limits_;
+  bool counted_pending_ = true;
+  bool reserved_descriptors_ = false;
   Clock::time_point started_;
   Side cside_, sside_;
   bool relaying_ = false;
@@ -115,7 +141,7 @@ class Conn final {
 
 class Worker {
  public:
-  explicit Worker(core::Core& core) : core_(core) {
+  Worker(core::Core& core, PendingLimits* limits) : core_(core), limits_(limits) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -128,7 +154,10 @@ class Worker {
     for (Conn* c : conns_) delete c;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [fd, u] : inbox_) ::close(fd);
+      for (auto& [fd, u] : inbox_) {
+        ::close(fd);
+        limits_->pending.fetch_sub(1);
+      }
     }
     ::close(epfd_);
     ::close(wakefd_);
@@ -154,10 +183,20 @@ class Worker {
   int epfd() const { return epfd_; }
   core::Core& core() { return core_; }
   void set_listener(Handler* h, int fd) {
+    listener_ = h;
+    listener_fd_ = fd;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = h;
     epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  // Worker thread (the listener's): takes the listener out of epoll until
+  // `until`, then puts it back.
+  void PauseListener(Clock::time_point until) {
+    if (listener_paused_) return;
+    listener_paused_ = true;
+    resume_at_ = until;
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, listener_fd_, nullptr);
   }
 
  private:
@@ -165,7 +204,12 @@ class Worker {
     epoll_event events[128];
     auto next_tick = Clock::now() + std::chrono::seconds(1);
     while (!stop_.load()) {
-      int n = epoll_wait(epfd_, events, 128, 500);
+      int wait_ms = 500;
+      if (listener_paused_) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(resume_at_ - Clock::now()).count();
+        wait_ms = static_cast<int>(std::clamp<int64_t>(left + 1, 0, 500));
+      }
+      int n = epoll_wait(epfd_, events, 128, wait_ms);
       for (int i = 0; i < n; ++i) {
         if (events[i].data.ptr == nullptr) {
           uint64_t v;
@@ -181,11 +225,15 @@ class Worker {
         fresh.swap(inbox_);
       }
       for (auto [fd, u] : fresh) {
-        auto* c = new Conn(this, fd, u);
+        auto* c = new Conn(this, fd, u, limits_);
         conns_.insert(c);
         c->Register();
       }
       auto now = Clock::now();
+      if (listener_paused_ && now >= resume_at_) {
+        listener_paused_ = false;
+        set_listener(listener_, listener_fd_);
+      }
       if (now >= next_tick) {
         next_tick = now + std::chrono::milliseconds(500);
         for (Conn* c : conns_) c->Tick(now);
@@ -205,7 +253,13 @@ class Worker {
   }
 
   core::Core& core_;
+  PendingLimits* limits_;
   int epfd_ = -1, wakefd_ = -1;
+  // The listener, on the worker that has it (worker thread only).
+  Handler* listener_ = nullptr;
+  int listener_fd_ = -1;
+  bool listener_paused_ = false;
+  Clock::time_point resume_at_{};
   std::thread thread_;
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;
@@ -214,12 +268,20 @@ class Worker {
 };
 
 Conn::~Conn() {
+  StopCountingPending();
+  if (reserved_descriptors_) w_->core().ReleaseDescriptors(kRelayDescriptors);
   if (sock_registered_ && entry_) epoll_ctl(w_->epfd(), EPOLL_CTL_DEL, entry_->fd(), nullptr);
   CloseFd(fd_);
   for (auto& p : pipes_) {
     CloseFd(p[0]);
     CloseFd(p[1]);
   }
+}
+
+void Conn::StopCountingPending() {
+  if (!counted_pending_) return;
+  counted_pending_ = false;
+  limits_->pending.fetch_sub(1);
 }
 
 void Conn::Register() {
@@ -251,7 +313,7 @@ void Conn::OnEvent() {
 
 void Conn::Tick(Clock::time_point now) {
   if (dead_) return;
-  if (!relaying_ && now - started_ > kHandshakeTimeout) {
+  if (!relaying_ && now - started_ > limits_->handshake_timeout) {
     Fail("timed out waiting for the token");
   } else if (relaying_ && entry_->closed()) {
     Abort(true);
@@ -322,6 +384,11 @@ void Conn::Handshake() {
 }
 
 bool Conn::StartRelay() {
+  if (auto st = w_->core().ReserveDescriptors(kRelayDescriptors, "a data channel"); !st.ok()) {
+    Fail(absl::StrCat("RESOURCE_EXHAUSTED ", st.message()));
+    return false;
+  }
+  reserved_descriptors_ = true;
   for (auto& p : pipes_) {
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
       Fail("out of pipes");
@@ -345,6 +412,7 @@ bool Conn::StartRelay() {
     dead_ = true;
     return false;
   }
+  StopCountingPending();  // Authenticated: counted as the client's descriptors now.
   dirs_[0] = Dir{fd_, entry_->fd(), pipes_[0][0], pipes_[0][1], 0, false, false, false};
   dirs_[1] = Dir{entry_->fd(), fd_, pipes_[1][0], pipes_[1][1], 0, false, false, true};
   relaying_ = true;
@@ -400,24 +468,73 @@ void Conn::Abort(bool sock_side_failed) {
 
 void Conn::End() { dead_ = true; }
 
+// Accepts on the first worker's thread. Connections over --data-max-pending
+// are told so and closed at once. At EMFILE (and the like) it uses libuv's
+// uv__emfile_trick: a spare descriptor is closed to make room, the waiting
+// connections are accepted and closed (their clients see the connection end
+// instead of hanging in the backlog), and the spare is taken again; if that
+// fails too, the listener leaves epoll for kAcceptBackoff. Either way it
+// never spins, and it serves again as soon as descriptors are free.
 class Listener final : public Handler {
  public:
-  Listener(int fd, bool unix_listener, std::vector<std::unique_ptr<Worker>>* workers)
-      : fd_(fd), unix_(unix_listener), workers_(workers) {}
-  ~Listener() override { ::close(fd_); }
+  Listener(int fd, bool unix_listener, std::vector<std::unique_ptr<Worker>>* workers, PendingLimits* limits)
+      : fd_(fd), unix_(unix_listener), workers_(workers), limits_(limits) {
+    spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  ~Listener() override {
+    ::close(fd_);
+    if (spare_ >= 0) ::close(spare_);
+  }
   void OnEvent(uint32_t) override {
     for (;;) {
       int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) return;  // EAGAIN, or EMFILE: level-triggered, retried.
+      if (c < 0) {
+        int err = errno;
+        if (err == EINTR || err == ECONNABORTED) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        OnAcceptError(err);
+        return;
+      }
+      if (limits_->pending.load() >= limits_->max_pending) {
+        static const char kBusy[] =
+            "ERR RESOURCE_EXHAUSTED too many data-listener connections waiting for a token (--data-max-pending)\n";
+        ssize_t ignored = ::send(c, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)ignored;
+        ::close(c);
+        continue;
+      }
+      limits_->pending.fetch_add(1);
       (*workers_)[next_++ % workers_->size()]->Adopt(c, unix_);
     }
   }
   int fd() const { return fd_; }
 
  private:
+  void OnAcceptError(int err) {
+    if (IsAcceptResourceError(err) && spare_ >= 0) {
+      ::close(spare_);
+      spare_ = -1;
+      for (;;) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          break;
+        }
+        ::close(c);
+      }
+      spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (spare_ >= 0) return;  // The backlog is drained; epoll tells us of the next one.
+    }
+    // No spare (someone else took the freed slot) or another error: wait.
+    (*workers_)[0]->PauseListener(Clock::now() + kAcceptBackoff);
+    if (spare_ < 0) spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
   int fd_;
   bool unix_;
   std::vector<std::unique_ptr<Worker>>* workers_;
+  PendingLimits* limits_;
+  int spare_ = -1;  // For the EMFILE trick.
   size_t next_ = 0;
 };
 
@@ -486,8 +603,10 @@ class DataFrontend final : public Frontend {
       ::close(fd);
       return core::OsError(e, "listen --data-listen");
     }
-    for (int i = 0; i < kWorkers; ++i) workers_.push_back(std::make_unique<Worker>(daemon_.core()));
-    listener_ = std::make_unique<Listener>(fd, is_unix, &workers_);
+    limits_.max_pending = daemon_.options().data_max_pending;
+    limits_.handshake_timeout = daemon_.options().data_handshake_timeout;
+    for (int i = 0; i < kWorkers; ++i) workers_.push_back(std::make_unique<Worker>(daemon_.core(), &limits_));
+    listener_ = std::make_unique<Listener>(fd, is_unix, &workers_, &limits_);
     workers_[0]->set_listener(listener_.get(), fd);
     for (auto& w : workers_) w->Start();
     data::Hub::For(daemon_.core()).set_address(address);
@@ -506,6 +625,7 @@ class DataFrontend final : public Frontend {
 
  private:
   Daemon& daemon_;
+  PendingLimits limits_;  // Outlives the workers and the listener.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Listener> listener_;
   std::string path_;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -46,7 +47,7 @@ std::string SockwiredPath() {
   return env != nullptr ? env : SOCKWIRED_PATH;
 }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
+DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, DaemonLaunch launch) {
   char tmpl[] = "/tmp/sockwire-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
   temp_dir_ = tmpl;
@@ -80,6 +81,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
     if (getppid() == 1) _exit(127);  // The parent is already gone.
     // The child: the ready pipe's write end becomes fd 3.
     dup2(ready[1], 3);
+    if (launch.nofile_limit != 0) {
+      rlimit rl{launch.nofile_limit, launch.nofile_limit};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -167,6 +172,24 @@ static long StatusField(pid_t pid, const std::string& key) {
 
 int DaemonProcess::ThreadCount() const { return static_cast<int>(StatusField(pid_, "Threads")); }
 long DaemonProcess::RssKib() const { return StatusField(pid_, "VmRSS"); }
+
+double DaemonProcess::CpuSeconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): utime is the 14th.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string DaemonProcess::data_target() const { return JsonField(ready_line_, "data"); }
 
 std::string OpenSession(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = sockwire::v1::SessionService::NewStub(channel);

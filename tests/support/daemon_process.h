@@ -15,11 +15,18 @@
 
 namespace sockwire::testing {
 
+// How the child is started, beyond its flags.
+struct DaemonLaunch {
+  // RLIMIT_NOFILE (soft and hard) set in the child before exec; 0 = inherit.
+  // Makes descriptor exhaustion reachable in a test.
+  unsigned long nofile_limit = 0;
+};
+
 class DaemonProcess {
  public:
   // Starts sockwired with `extra_args` appended to the defaults. Aborts the
   // test binary (with the daemon's stderr) if it does not come up.
-  explicit DaemonProcess(std::vector<std::string> extra_args = {});
+  explicit DaemonProcess(std::vector<std::string> extra_args = {}, DaemonLaunch launch = {});
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -41,6 +48,11 @@ class DaemonProcess {
   int ThreadCount() const;
   // Resident set size in KiB.
   long RssKib() const;
+  // User + system CPU time the daemon has used, in seconds (/proc/PID/stat).
+  double CpuSeconds() const;
+  // The data listener's address from the ready line ("tcp:HOST:PORT",
+  // "unix:/path"), empty when not enabled.
+  std::string data_target() const;
 
   // Sends SIGTERM and waits; returns the exit status (as from waitpid).
   int Stop();
