@@ -2,6 +2,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "core/errors.h"
 #include "core/registry.h"
 #include "grpc/call.h"
 #include "sockwire/v1/session.grpc.pb.h"
@@ -18,6 +19,12 @@ void SetDuration(std::chrono::milliseconds ms, google::protobuf::Duration* d) {
 }
 
 class SessionServiceImpl;
+
+bool HasMetadata(const grpc::ServerContextBase* ctx, const char* key) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(key);
+  return it != md.end() && it->second == "1";
+}
 
 // Held for the life of a client's session: one KIND_HELD event, then silence
 // until the client goes away (OnCancel) or the daemon stops (one
@@ -98,7 +105,9 @@ class SessionServiceImpl final : public v1::SessionService::CallbackService {
       r->Complete(st);
       return r;
     }
-    auto s = core_.OpenSession();
+    // The REST gateway marks the sessions it opens for header-less requests
+    // (a client setting this only limits itself).
+    auto s = core_.OpenSession(HasMetadata(ctx, "sockwire-implicit"));
     if (s.ok()) {
       p->set_session((*s)->token());
       SetDuration(core_.options().session_lease, p->mutable_lease());
@@ -143,8 +152,19 @@ class SessionServiceImpl final : public v1::SessionService::CallbackService {
                                   v1::CloseSessionResponse* p) override {
     auto* r = new CallReactor(ctx, core_);
     auto call = Authenticate(ctx, core_, r->cancel(), token_);
-    if (call.ok()) p->set_closed_sockets(core_.CloseSession(call->session));
-    r->Complete(call.status());
+    if (!call.ok()) {
+      r->Complete(call.status());
+      return r;
+    }
+    // The REST gateway ends a header-less request's session only if the
+    // request left no socket in it.
+    if (HasMetadata(ctx, "sockwire-close-if-empty") && core_.SessionHandleCount(call->session) > 0) {
+      r->Complete(core::RequestError(absl::StatusCode::kFailedPrecondition, "SESSION_IN_USE",
+                                     "the session holds sockets; it was kept"));
+      return r;
+    }
+    p->set_closed_sockets(core_.CloseSession(call->session));
+    r->Complete(absl::OkStatus());
     return r;
   }
 

@@ -48,9 +48,47 @@ class PendingCall : public RpcCall {
   bool cancelled_ = false;
 };
 
+// One request's place in the per-session (and stream) accounting. Release
+// runs once, when the request's answer is complete; the destructor covers
+// paths that never get there.
+class Gateway::Slot {
+ public:
+  Slot(Gateway* gw, std::string session, bool stream) : gw_(gw), session_(std::move(session)), stream_(stream) {}
+  ~Slot() { Release(); }
+  void Release() {
+    if (released_.exchange(true)) return;
+    std::lock_guard<std::mutex> l(gw_->slots_mu_);
+    auto it = gw_->slots_.find(session_);
+    if (it != gw_->slots_.end() && --it->second == 0) gw_->slots_.erase(it);
+    if (stream_ && gw_->streams_ > 0) gw_->streams_--;
+  }
+
+ private:
+  Gateway* gw_;
+  std::string session_;
+  bool stream_;
+  std::atomic<bool> released_{false};
+};
+
 namespace {
 
 constexpr char kOpenSession[] = "/sockwire.v1.SessionService/Open";
+constexpr char kCloseSession[] = "/sockwire.v1.SessionService/Close";
+
+// A message whose string fields hold invalid UTF-8 (a percent-decoded path
+// segment, a JSON \udc80) serializes, but the gRPC server cannot parse it,
+// and gRPC's callback API answers a request it cannot parse with a bare
+// UNIMPLEMENTED. Catch it here and say what is wrong.
+bool ParsesBack(const pb::Message& msg, const std::string& bytes) {
+  std::unique_ptr<pb::Message> again(msg.New());
+  return again->ParseFromString(bytes);
+}
+
+HttpError NotUtf8(const pb::Message& msg) {
+  return GatewayError(grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST",
+                      absl::StrCat("a string field of ", msg.GetDescriptor()->full_name(),
+                                   " (from the path, query or body) is not valid UTF-8"));
+}
 
 HttpReply JsonReply(int status, std::string body) {
   HttpReply r;
@@ -194,10 +232,46 @@ std::optional<HttpReply> Gateway::CheckAccess(const RestRequest& r,
   return std::nullopt;
 }
 
+std::variant<std::shared_ptr<Gateway::Slot>, HttpError> Gateway::AcquireSlot(const std::string& session,
+                                                                               bool stream) {
+  std::lock_guard<std::mutex> l(slots_mu_);
+  size_t max_streams = limits_.max_streams != 0 ? limits_.max_streams
+                                                : std::max<size_t>(1, limits_.max_connections * 3 / 4);
+  if (stream && streams_ >= max_streams) {
+    return GatewayError(grpc::StatusCode::RESOURCE_EXHAUSTED, "REST_STREAMS",
+                        absl::StrCat(streams_, " streaming requests (Hold) are open; at most ", max_streams,
+                                     " (3/4 of --rest-max-connections) may be, so that other requests "
+                                     "still find a connection"),
+                        sockwire::v1::ERROR_KIND_POLICY);
+  }
+  size_t& n = slots_[session];
+  if (n >= limits_.slots_per_session) {
+    return GatewayError(grpc::StatusCode::RESOURCE_EXHAUSTED, "REST_SLOTS",
+                        absl::StrCat("this session already has ", n,
+                                     " REST requests in flight (--rest-slots-per-session)"),
+                        sockwire::v1::ERROR_KIND_POLICY);
+  }
+  ++n;
+  if (stream) ++streams_;
+  return std::make_shared<Slot>(this, session, stream);
+}
+
 std::shared_ptr<RpcCall> Gateway::Call(const std::string& grpc_path, const pb::Message& req,
                                        const RpcOptions& options,
                                        std::function<void(RpcResult)> done) {
-  return bridge_.Unary(grpc_path, req.SerializeAsString(), options, std::move(done));
+  std::string bytes = req.SerializeAsString();
+  if (!ParsesBack(req, bytes)) {
+    RpcResult r;
+    r.status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a string field is not valid UTF-8");
+    sockwire::v1::ErrorDetail d;
+    d.set_kind(sockwire::v1::ERROR_KIND_REQUEST);
+    d.set_reason("BAD_REQUEST");
+    d.set_message(absl::StrCat("a string field of ", req.GetDescriptor()->full_name(), " is not valid UTF-8"));
+    r.error_detail = d.SerializeAsString();
+    done(std::move(r));
+    return std::make_shared<PendingCall>();
+  }
+  return bridge_.Unary(grpc_path, std::move(bytes), options, std::move(done));
 }
 
 std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<ResponseSink> sink) {
@@ -265,18 +339,44 @@ std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<Response
   }
 
   std::string request = msg->SerializeAsString();
+  if (!ParsesBack(*msg, request)) return fail(NotUtf8(*msg));
+
+  // Requests that carry a session take one of its slots until answered.
+  std::shared_ptr<Slot> slot;
+  if (!options.session.empty()) {
+    auto got = AcquireSlot(options.session, route.method->server_streaming());
+    if (auto* e = std::get_if<HttpError>(&got)) return fail(std::move(*e));
+    slot = std::get<std::shared_ptr<Slot>>(std::move(got));
+  }
+
   if (route.method->server_streaming()) {
-    HandleStream(route, std::move(request), std::move(options), std::move(sink), pending);
+    HandleStream(route, std::move(request), std::move(options), std::move(sink), pending, std::move(slot));
     return pending;
   }
 
-  auto call = [this, route_ptr = &route, sink, pending](std::string request, RpcOptions options,
-                                                        std::string created) {
-    pending->Set(bridge_.Unary(route_ptr->grpc_path, std::move(request), options,
-                               [this, route_ptr, sink, created](RpcResult res) {
-                                 sink->Complete(
-                                     ReplyFor(*route_ptr, res, created, shutting_down_));
-                               }));
+  auto call = [this, route_ptr = &route, sink, pending, slot](std::string request, RpcOptions options,
+                                                              std::string created) {
+    pending->Set(bridge_.Unary(
+        route_ptr->grpc_path, std::move(request), options,
+        [this, route_ptr, sink, created, slot, options](RpcResult res) {
+          if (slot) slot->Release();
+          if (created.empty()) {
+            sink->Complete(ReplyFor(*route_ptr, res, created, shutting_down_));
+            return;
+          }
+          // A header-less request's session outlives it only if the call left
+          // sockets in it (see gateway.h): the daemon closes it if it is empty
+          // and refuses (FAILED_PRECONDITION) if not.
+          RpcOptions close_opts;
+          close_opts.session = created;
+          close_opts.authorization = options.authorization;
+          close_opts.metadata.emplace_back("sockwire-close-if-empty", "1");
+          bridge_.Unary(kCloseSession, sockwire::v1::CloseSessionRequest().SerializeAsString(), close_opts,
+                        [this, route_ptr, sink, created, res](RpcResult closed) {
+                          bool kept = !closed.status.ok();
+                          sink->Complete(ReplyFor(*route_ptr, res, kept ? created : "", shutting_down_));
+                        });
+        }));
   };
 
   if (!options.session.empty() || route.session_service) {
@@ -287,6 +387,7 @@ std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<Response
   RpcOptions open_opts;
   open_opts.authorization = options.authorization;
   open_opts.deadline = options.deadline;
+  open_opts.metadata.emplace_back("sockwire-implicit", "1");
   pending->Set(bridge_.Unary(
       kOpenSession, sockwire::v1::OpenSessionRequest().SerializeAsString(), open_opts,
       [this, call, sink, pending, request = std::move(request), options](RpcResult res) mutable {
@@ -313,7 +414,7 @@ std::shared_ptr<RpcCall> Gateway::Handle(RestRequest r, std::shared_ptr<Response
 
 void Gateway::HandleStream(const Route& route, std::string request, RpcOptions options,
                            std::shared_ptr<ResponseSink> sink,
-                           std::shared_ptr<PendingCall> pending) {
+                           std::shared_ptr<PendingCall> pending, std::shared_ptr<Slot> slot) {
   // Shared between the callbacks: whether the response head went out, and
   // the stream (which the first message may beat out of ServerStream()).
   struct State {
@@ -360,7 +461,8 @@ void Gateway::HandleStream(const Route& route, std::string request, RpcOptions o
         }
         sink->Chunk(std::move(line), want_next);
       },
-      [this, state, sink](RpcResult res) {
+      [this, state, sink, slot](RpcResult res) {
+        if (slot) slot->Release();
         bool began;
         {
           std::lock_guard<std::mutex> l(state->mu);

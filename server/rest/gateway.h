@@ -10,10 +10,19 @@
 //   - The session token travels in the header "Sockwire-Session" and is passed
 //     on as gRPC metadata "sockwire-session".
 //   - A call outside SessionService without that header gets a fresh session:
-//     the gateway calls SessionService.Open first and returns the token in the
-//     response header "Sockwire-Session" (also on errors). Send it on later
-//     calls; each call renews the lease (--session-lease) in the daemon, and
-//     a session left alone longer than the lease ends and its sockets close.
+//     the gateway calls SessionService.Open first. If the call leaves sockets
+//     in it (Create, Accept, CreatePair...), the session lives on and its
+//     token is returned in the response header "Sockwire-Session": send it
+//     on later calls; each call renews the lease (--session-lease) in the
+//     daemon, and a session left alone longer than the lease ends and its
+//     sockets close. If the call leaves no socket in it (a lookup, an error),
+//     the session is closed before the response and no token is returned, so
+//     header-less requests cannot pile up sessions. At most
+//     --max-implicit-sessions such sessions live at once (429 after that).
+//   - Requests carrying one session may be in flight at most
+//     --rest-slots-per-session at a time (429 REST_SLOTS after that), and
+//     Hold streams of all sessions together at most 3/4 of the connection
+//     cap (429 REST_STREAMS), so long polls cannot lock REST for others.
 //   - POST /v1/sessions opens one explicitly (the token is in the body and
 //     the header); DELETE /v1/sessions closes it.
 //   - SessionService.Hold is server-streaming. Over REST,
@@ -36,12 +45,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
+#include <variant>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <google/protobuf/message.h>
+
+#include "absl/base/thread_annotations.h"
 
 #include "rest/errors.h"
 #include "rest/route_table.h"
@@ -66,6 +80,13 @@ struct Limits {
   std::chrono::milliseconds write_timeout{60000};
   // Open connections (HTTP and WebSocket); more are answered 429 (RESOURCE_EXHAUSTED) and closed.
   size_t max_connections = 512;
+  // Requests in flight (a pending call, a Hold stream) that carry one
+  // session: one caller cannot take every connection with long polls.
+  size_t slots_per_session = 8;
+  // Server-streaming requests (Hold) in flight, all sessions together: the
+  // rest of the connections stay for ordinary requests. 0 = 3/4 of
+  // max_connections.
+  size_t max_streams = 0;
 };
 
 // One parsed HTTP request.
@@ -151,8 +172,18 @@ class Gateway {
   static bool ValidToken(std::string_view s);
 
  private:
+  class Slot;
+  // A slot for one request of `session` ("" = none needed); an error reply
+  // when the session (or, for streams, the gateway) has none left.
+  std::variant<std::shared_ptr<Slot>, HttpError> AcquireSlot(const std::string& session, bool stream);
+
   void HandleStream(const Route& route, std::string request, RpcOptions options,
-                    std::shared_ptr<ResponseSink> sink, std::shared_ptr<PendingCall> pending);
+                    std::shared_ptr<ResponseSink> sink, std::shared_ptr<PendingCall> pending,
+                    std::shared_ptr<Slot> slot);
+
+  std::mutex slots_mu_;
+  std::unordered_map<std::string, size_t> slots_ ABSL_GUARDED_BY(slots_mu_);
+  size_t streams_ ABSL_GUARDED_BY(slots_mu_) = 0;
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> local_only_{false};

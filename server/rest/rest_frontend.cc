@@ -54,6 +54,9 @@ class RestFrontend : public Frontend {
     uint64_t max = o.max_message_bytes == 0 ? (16u << 20) : o.max_message_bytes;
     limits.max_body_bytes = (max + 2) / 3 * 4 + (64u << 10);
     limits.max_ws_message = max;
+    limits.max_connections = o.rest_max_connections != 0 ? o.rest_max_connections : 512;
+    limits.header_timeout = o.rest_header_timeout;
+    limits.slots_per_session = o.rest_slots_per_session;
 
     grpc::ChannelArguments args;
     // The server enforces --max-message-bytes; the in-process client must

@@ -148,6 +148,7 @@ void RpcBridge::Prepare(grpc::ClientContext* ctx, const RpcOptions& options) {
   if (!options.session.empty()) ctx->AddMetadata("sockwire-session", options.session);
   if (!options.authorization.empty()) ctx->AddMetadata("authorization", options.authorization);
   if (options.deadline) ctx->set_deadline(*options.deadline);
+  for (const auto& [k, v] : options.metadata) ctx->AddMetadata(k, v);
 }
 
 bool RpcBridge::Register(const std::shared_ptr<RpcCall>& c) {

@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -31,6 +33,8 @@ struct RpcOptions {
   std::string session;        // sent as metadata "sockwire-session" when set
   std::string authorization;  // forwarded as metadata "authorization" when set
   std::optional<std::chrono::system_clock::time_point> deadline;
+  // More metadata, for the gateway's own calls (e.g. "sockwire-implicit").
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 struct RpcResult {
