@@ -193,7 +193,7 @@ TEST(LimitsDescriptors, DataHandshakeTimesOut) {
 // own listener does not survive this; the caps exist so that nothing a
 // client does through us gets there.)
 TEST(LimitsDescriptors, ListenersBackOffAtEmfileAndRecover) {
-  DaemonProcess d({"--data-listen=tcp:127.0.0.1:0", "--rest-listen=tcp:127.0.0.1:0"},
+  DaemonProcess d({"--data-listen=tcp:127.0.0.1:0", "--rest-listen=tcp:127.0.0.1:0", "--insecure-tcp"},
                   DaemonLaunch{kNoFile});
   uint16_t data_port = PortOfTarget(d.data_target());
   uint16_t rest_port = PortOfTarget(d.rest_target());
