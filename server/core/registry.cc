@@ -134,9 +134,9 @@ absl::StatusOr<std::shared_ptr<Session>> Registry::OpenSession(bool implicit) {
   }
   if (implicit && implicit_sessions_ >= options_.max_implicit_sessions) {
     return PolicyError(absl::StatusCode::kResourceExhausted, "TOO_MANY_IMPLICIT_SESSIONS",
-                       absl::StrCat("header-less REST requests already left ", implicit_sessions_,
-                                    " sessions with sockets (--max-implicit-sessions): open a session "
-                                    "with POST /v1/sessions and send it as Sockwire-Session"));
+                       absl::StrCat(implicit_sessions_, " sessions opened for header-less REST requests are alive "
+                                    "(--max-implicit-sessions): open a session with POST /v1/sessions "
+                                    "and send it as Sockwire-Session"));
   }
   if (implicit) implicit_sessions_++;
   sessions_[s->token_] = s;
