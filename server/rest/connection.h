@@ -44,10 +44,14 @@ class ConnectionSlot {
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
   // Names the object to abort on shutdown (changes on a WebSocket upgrade).
   void Bind(std::weak_ptr<Connection> c);
+  // Keeps `x` (e.g. the gateway's per-session slot of a WebSocket stream)
+  // alive as long as the connection. Connection strand only.
+  void Hold(std::shared_ptr<void> x) { held_ = std::move(x); }
 
  private:
   ConnectionRegistry* registry_;
   uint64_t id_;
+  std::shared_ptr<void> held_;
 };
 
 class ConnectionRegistry {

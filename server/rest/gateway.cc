@@ -256,6 +256,13 @@ std::variant<std::shared_ptr<Gateway::Slot>, HttpError> Gateway::AcquireSlot(con
   return std::make_shared<Slot>(this, session, stream);
 }
 
+std::optional<HttpReply> Gateway::TakeStreamSlot(const std::string& session, std::shared_ptr<void>* slot) {
+  auto got = AcquireSlot(session, /*stream=*/true);
+  if (auto* e = std::get_if<HttpError>(&got)) return ToReply(std::move(*e));
+  *slot = std::get<std::shared_ptr<Slot>>(std::move(got));
+  return std::nullopt;
+}
+
 std::shared_ptr<RpcCall> Gateway::Call(const std::string& grpc_path, const pb::Message& req,
                                        const RpcOptions& options,
                                        std::function<void(RpcResult)> done) {

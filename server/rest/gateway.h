@@ -161,6 +161,11 @@ class Gateway {
   bool has_token() const { return !token_.empty(); }
   bool shutting_down() const { return shutting_down_; }
 
+  // A slot for a WebSocket byte stream of `session` (it counts as a stream
+  // and as one of the session's requests for as long as `*slot` lives).
+  // nullopt and `*slot` set, or the 429 reply.
+  std::optional<HttpReply> TakeStreamSlot(const std::string& session, std::shared_ptr<void>* slot);
+
   // A unary call with a typed request, for the WebSocket relay.
   std::shared_ptr<RpcCall> Call(const std::string& grpc_path, const google::protobuf::Message& req,
                                 const RpcOptions& options, std::function<void(RpcResult)> done);

@@ -379,6 +379,12 @@ class HttpSession : public ResponseSink,
                                                 "malformed session token")));
     }
     target.options.authorization = gw_.ForwardedAuthorization();
+    // A byte stream is a long-lived request of its session.
+    std::shared_ptr<void> stream_slot;
+    if (auto deny = gw_.TakeStreamSlot(target.options.session, &stream_slot); deny) {
+      return ReplyAndClose(std::move(*deny));
+    }
+    slot_->Hold(std::move(stream_slot));
     // Check the handle (and session) with a real call first, so a bad handle
     // gets the usual JSON error instead of a WebSocket that closes at once.
     sockwire::v1::HandleRequest check;

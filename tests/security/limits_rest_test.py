@@ -32,6 +32,24 @@ def open_hold(d, session):
     return s, status, buf
 
 
+def open_upgrade(d, session, handle):
+    """A WebSocket upgrade of /v1/sockets/{handle}/stream; returns (sock,
+    status, head)."""
+    s = socket.create_connection((d.host, d.port), timeout=10)
+    s.sendall(("GET /v1/sockets/%s/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sockwire-Session: %s\r\n\r\n" % (handle, session)).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    status = int(buf.split(b" ")[1]) if buf else 0
+    return s, status, buf
+
+
 def rest_of(sock, head, marker):
     """`head` plus what follows until `marker` shows up (or the peer stops)."""
     data = head
@@ -99,6 +117,32 @@ class LimitsRestTest(unittest.TestCase):
             finally:
                 for h in holds:
                     h.close()
+
+    def test_websocket_streams_take_session_slots(self):
+        with Daemon() as d:
+            s = curl(d, "POST", "/v1/sessions").json()["session"]
+            h = curl(d, "POST", SOCKET + ":pair", {}, session=s).json()["first"]["handle"]
+            conns = []
+            try:
+                for i in range(7):
+                    sock, status, head = open_hold(d, s)
+                    conns.append(sock)
+                    self.assertEqual(status, 200, (i, head))
+                ws, status, head = open_upgrade(d, s, h)
+                conns.append(ws)
+                self.assertEqual(status, 101, head)
+                # The session's eight slots are taken: a ninth request waits
+                # for none of them.
+                sock, status, head = open_hold(d, s)
+                conns.append(sock)
+                self.assertEqual(status, 429, head)
+                ws2, status, head = open_upgrade(d, s, h)
+                conns.append(ws2)
+                self.assertEqual(status, 429, head)
+                self.assertIn(b"REST_SLOTS", rest_of(ws2, head, b"REST_"))
+            finally:
+                for c in conns:
+                    c.close()
 
     def test_hold_streams_leave_connections_for_others(self):
         # 8 connections: Hold streams of all sessions take at most 6.
