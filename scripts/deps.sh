@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libc-ares-dev libboost-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  libcli11-dev  # cli/: the sockwire command-line tool
   python3 python3-grpcio python3-protobuf python3-websockets
   curl jq dnsmasq-base iproute2 netbase procps
   # tests/deploy: systemd-analyze and systemd-socket-activate (the units),
