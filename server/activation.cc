@@ -62,8 +62,8 @@ absl::StatusOr<InheritedListener> Inspect(int fd) {
       std::string path(sun->sun_path, n);
       if (!path.empty() && path[0] != '\0') path = path.c_str();  // Drop the trailing NUL.
       if (path.empty()) return Bad(absl::StrCat("fd ", fd, " is an unnamed unix socket"));
-      if (path[0] == '\0') path[0] = '@';  // Abstract, written as ss(8) does.
-      l.address = absl::StrCat("unix:", path);
+      // An abstract name is written as gRPC and the policy write it.
+      l.address = path[0] == '\0' ? absl::StrCat("unix-abstract:", path.substr(1)) : absl::StrCat("unix:", path);
       return l;
     }
     case AF_INET: {

@@ -43,7 +43,9 @@ constexpr int kListenFdsStart = 3;
 struct InheritedListener {
   int fd = -1;
   std::string name;     // From LISTEN_FDNAMES ("" when absent).
-  std::string address;  // What it listens on: "unix:/path" or "tcp:HOST:PORT".
+  // What it listens on: "unix:/path", "unix-abstract:NAME" or "tcp:HOST:PORT".
+  // The daemon counts it among its own endpoints (no caller may reach it).
+  std::string address;
   bool tcp = false;     // AF_INET/AF_INET6 (TCP rules apply: token or --insecure-tcp).
   bool loopback = false;  // A TCP socket bound to 127.0.0.0/8 or ::1.
 };

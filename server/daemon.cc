@@ -133,6 +133,7 @@ absl::Status Daemon::Start() {
   for (const auto& spec : specs) {
     if (spec.unix_socket) core_->own_endpoints().Add("unix:" + spec.path);
   }
+  for (const auto& l : inherited_) core_->own_endpoints().Add(l.address);
   if (auto svc = MakeResolverService(*core_, options_)) services_.push_back(std::move(svc));
   services_.push_back(MakeSocketService(*core_, token));
   services_.push_back(MakeStreamService(*core_, token));

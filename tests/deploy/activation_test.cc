@@ -216,6 +216,19 @@ TEST_F(ActivationTest, ServesGrpcOnInheritedUnixSocket) {
   EXPECT_EQ(lstat(path.c_str(), &st), 0);
 }
 
+TEST_F(ActivationTest, CallersCannotReachTheInheritedSocket) {
+  // The inherited listener is one of the daemon's own sockets: a caller's
+  // connect to it through the daemon would come from the daemon itself.
+  std::string path = dir_ + "/activated.sock";
+  int lfd = UnixListener(path);
+  ActivatedDaemon d({.listen_fd = lfd});
+  close(lfd);
+  ASSERT_NE(d.ready_line(), "") << d.Stderr();
+  sockwire::Client client("unix:" + path);
+  sockwire::Socket s(client, AF_UNIX, SOCK_STREAM);
+  EXPECT_THROW(s.connect(path), sockwire::error);
+}
+
 TEST_F(ActivationTest, InheritedAndFlagListenersServeTogether) {
   std::string inherited = dir_ + "/inherited.sock";
   std::string flagged = dir_ + "/flag.sock";
