@@ -43,7 +43,7 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 FROM ${BASE} AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libssl3 ca-certificates \
+      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libssl3 libspdlog1.10 libfmt9 ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 sockwire \
  && useradd --system --uid 10001 --gid sockwire --home-dir /nonexistent --no-create-home \

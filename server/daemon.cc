@@ -1,12 +1,15 @@
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -18,11 +21,16 @@
 #include "core/errors.h"
 #include "core/fd_limits.h"
 #include "data/data_frontend.h"
+#include "grpc/metrics_interceptor.h"
 #include "grpc/session_service.h"
 #include "grpc/socket_service.h"
 #include "grpc/stream_service.h"
 #include "resolver/resolver_service.h"
+#include "ops/metrics_server.h"
+#include "ops/ops.h"
 #include "rest/rest_frontend.h"
+#include "server/obs/log.h"
+#include "server/obs/metrics.h"
 
 namespace sockwire::server {
 namespace {
@@ -62,6 +70,27 @@ std::string ReadTokenFile(const std::string& path) {
   std::getline(in, tok);
   while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
   return tok;
+}
+
+int CountOpenFds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (readdir(d) != nullptr) ++n;
+  closedir(d);
+  return n - 3;  // ".", ".." and the directory's own descriptor.
+}
+
+// Every second, a timer on the event loop notes how late it ran.
+void ScheduleLagProbe(core::EventLoop* loop, std::shared_ptr<std::atomic<bool>> stop) {
+  auto due = core::Clock::now() + std::chrono::seconds(1);
+  loop->PostAt(due, [loop, due, stop] {
+    if (stop->load()) return;
+    double lag = std::chrono::duration<double>(core::Clock::now() - due).count();
+    obs::metrics::LoopLag().Set(lag);
+    obs::metrics::LoopLagHistogram().Observe(lag);
+    ScheduleLagProbe(loop, stop);
+  });
 }
 
 }  // namespace
@@ -161,6 +190,9 @@ absl::Status Daemon::Start() {
   for (auto& l : inherited_) acceptors_.push_back(std::make_unique<InheritedAcceptor>(std::move(l), builder));
   inherited_.clear();
   for (auto& s : services_) builder.RegisterService(s.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeMetricsInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // The socket is created by gRPC with the process umask: make it 0600.
   mode_t old = umask(0177);
   server_ = builder.BuildAndStart();
@@ -202,10 +234,36 @@ absl::Status Daemon::Start() {
     frontends_.push_back(std::move(fe));
   }
 
+  // Metrics read at scrape time; Shutdown() unhooks them before the core goes.
+  obs::metrics::RegisterAll();
+  core::Core* core = core_.get();
+  obs::metrics::SessionsOpen().set_callback([core] { return static_cast<double>(core->session_count()); });
+  obs::metrics::PendingWaits().set_callback([core] { return static_cast<double>(core->loop().pending_waits()); });
+  obs::metrics::OpenFds().set_callback([] { return static_cast<double>(CountOpenFds()); });
+  obs::metrics::MaxFds().set_callback([] {
+    struct rlimit rl {};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return rl.rlim_cur == RLIM_INFINITY ? -1.0 : static_cast<double>(rl.rlim_cur);
+  });
+  probe_stop_ = std::make_shared<std::atomic<bool>>(false);
+  ScheduleLagProbe(&core_->loop(), probe_stop_);
+
+  std::string metrics_address;
+  if (!options_.metrics_listen.empty()) {
+    metrics_ = std::make_unique<ops::MetricsServer>();
+    auto addr = metrics_->Start(options_.metrics_listen);
+    if (!addr.ok()) return addr.status();
+    metrics_address = *addr;
+    core_->own_endpoints().Add(metrics_address);
+  }
+  ops::SetReady(true);
+  obs::Log(obs::Level::kInfo, "started",
+           {{"grpc", grpc_address}, {"rest", rest_address}, {"data", data_address}, {"metrics", metrics_address},
+            {"epoch", core_->epoch()}, {"pid", std::to_string(getpid())}});
+
   std::string line = absl::StrCat("{\"grpc\":\"", grpc_address, "\",\"rest\":\"", rest_address,
-                                  "\",\"data\":\"", data_address,
+                                  "\",\"data\":\"", data_address, "\",\"metrics\":\"", metrics_address,
                                   "\",\"epoch\":\"", core_->epoch(), "\",\"pid\":", getpid(), "}\n");
-  std::fprintf(stderr, "sockwired: serving %s", line.c_str());
   if (options_.ready_fd >= 0) {
     ssize_t ignored = write(options_.ready_fd, line.data(), line.size());
     (void)ignored;
@@ -218,8 +276,20 @@ void Daemon::Wait() {
   if (server_) server_->Wait();
 }
 
+void Daemon::Drain() {
+  if (drained_.exchange(true)) return;
+  ops::SetReady(false);
+  if (server_ && server_->GetHealthCheckService() != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
+  obs::Log(obs::Level::kInfo, "draining", {{"drain_period_ms", std::to_string(options_.drain_period.count())}});
+  if (options_.drain_period.count() > 0) std::this_thread::sleep_for(options_.drain_period);
+}
+
 void Daemon::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  if (!drained_.exchange(true)) {
+    ops::SetReady(false);
+    if (server_ && server_->GetHealthCheckService() != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
+  }
   for (auto& fe : frontends_) fe->Shutdown();
   for (auto& a : acceptors_) a->Shutdown();
   if (session_service_ != nullptr) NotifyHoldStreamsOfShutdown(session_service_);
@@ -236,7 +306,14 @@ void Daemon::Shutdown() {
   }
   frontends_.clear();
   acceptors_.clear();
+  if (metrics_) metrics_->Shutdown();
+  metrics_.reset();
+  if (probe_stop_) probe_stop_->store(true);
+  obs::metrics::SessionsOpen().set_callback(nullptr);
+  obs::metrics::PendingWaits().set_callback(nullptr);
+  bool had_core = core_ != nullptr;
   core_.reset();
+  if (had_core) obs::Log(obs::Level::kInfo, "stopped", {});
   for (const auto& a : grpc_addresses_) {
     if (absl::StartsWith(a, "unix:")) unlink(a.substr(5).c_str());
   }

@@ -19,6 +19,9 @@ class Core;
 }
 
 namespace sockwire::server {
+namespace ops {
+class MetricsServer;
+}
 
 // A front-end beside gRPC (REST, the raw data channel, ...). Started after the
 // gRPC server is up, so it can reach every RPC through InProcessChannel().
@@ -44,6 +47,10 @@ class Daemon {
   absl::Status Start();
   // Blocks until Shutdown() (e.g. from a signal) has completed.
   void Wait();
+  // Readiness off: /readyz 503 and gRPC health NOT_SERVING, while every
+  // listener still serves, for --drain-period; then returns. Shutdown()
+  // drains (without the wait) if this was not called. Idempotent.
+  void Drain();
   // Thread-safe, idempotent.
   void Shutdown();
 
@@ -61,6 +68,9 @@ class Daemon {
   std::vector<InheritedListener> inherited_;
   std::vector<std::unique_ptr<InheritedAcceptor>> acceptors_;
   std::atomic<bool> shut_down_{false};
+  std::atomic<bool> drained_{false};
+  std::unique_ptr<ops::MetricsServer> metrics_;
+  std::shared_ptr<std::atomic<bool>> probe_stop_;  // Ends the event-loop lag probe.
   grpc::Service* session_service_ = nullptr;  // Owned by services_.
 };
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "daemon.h"
+#include "server/obs/log.h"
 
 namespace {
 
@@ -28,6 +29,9 @@ Usage: sockwired [flags]
   --insecure-tcp             allow a TCP listener without a token
   --ready-fd=N               write one JSON line of bound addresses to fd N once serving
   --log-level=LEVEL          debug, info, warning, error (default info)
+  --log-format=FORMAT        text or json (one object per line) on stderr (default text)
+  --metrics-listen=ADDR      Prometheus /metrics, /healthz, /readyz (same syntax). Default: off
+  --drain-period=DURATION    on SIGTERM, report NOT_SERVING this long before closing (default 0)
   --session-grace=DURATION   how long a session outlives its client (default 5s)
   --session-lease=DURATION   idle lifetime of a session without a Hold stream (default 60s)
   --orphan-ttl=DURATION      lifetime of detached sockets nobody re-attached (default 10m)
@@ -139,6 +143,15 @@ int main(int argc, char** argv) {
     } else if (key == "--log-level") {
       need_val();
       o.log_level = val;
+    } else if (key == "--log-format") {
+      need_val();
+      if (val != "text" && val != "json") Usage("--log-format must be text or json");
+      o.log_format = val;
+    } else if (key == "--metrics-listen") {
+      need_val();
+      o.metrics_listen = val;
+    } else if (key == "--drain-period") {
+      dur(&o.drain_period);
     } else if (key == "--session-grace") {
       dur(&o.session_grace);
     } else if (key == "--session-lease") {
@@ -203,6 +216,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  sockwire::obs::Level level;
+  if (!sockwire::obs::ParseLevel(o.log_level, &level)) Usage("--log-level must be debug, info, warning or error");
+  sockwire::obs::InitLogging(level, o.log_format == "json");
+
   // Signals go to one thread; a write to a closed socket is an EPIPE, never a
   // process-killing SIGPIPE.
   signal(SIGPIPE, SIG_IGN);
@@ -231,12 +248,15 @@ int main(int argc, char** argv) {
   sockwire::server::Daemon daemon(o);
   daemon.InheritListeners(*std::move(inherited));
   if (auto st = daemon.Start(); !st.ok()) {
+    sockwire::obs::Log(sockwire::obs::Level::kError, "start_failed", {{"error", std::string(st.message())}});
     std::cerr << "sockwired: " << st.message() << "\n";
     return 1;
   }
   std::thread signals([&] {
     int sig = 0;
     sigwait(&set, &sig);
+    sockwire::obs::Log(sockwire::obs::Level::kInfo, "signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    daemon.Drain();
     daemon.Shutdown();
   });
   daemon.Wait();

@@ -23,6 +23,14 @@ struct Options {
   // fd to which one JSON line of bound addresses is written once serving.
   int ready_fd = -1;
   std::string log_level = "info";
+  // "text" or "json" (one object per line; README "Operations").
+  std::string log_format = "text";
+  // Prometheus /metrics, /healthz, /readyz listener ("tcp:HOST:PORT" or
+  // "unix:/path"). Empty: none (REST serves them too when it is on).
+  std::string metrics_listen;
+  // On SIGTERM: how long health reports NOT_SERVING (gRPC health, /readyz)
+  // while the daemon still serves, before it stops accepting.
+  std::chrono::milliseconds drain_period{0};
 
   std::chrono::milliseconds session_grace{5000};
   std::chrono::milliseconds session_lease{60000};

@@ -25,6 +25,8 @@
 #include "errors.h"
 #include "fd_limits.h"
 #include "random_token.h"
+#include "server/obs/log.h"
+#include "server/obs/metrics.h"
 #include "registry.h"
 #include "socket_entry.h"
 #include "sockopt_rules.h"
@@ -217,7 +219,12 @@ Core::Core(const server::Options& options)
                          std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   std::function<void()>* reap = new std::function<void()>;
   *reap = [this, tick, reap] {
+    size_t before = registry_->session_count();
     for (auto& e : registry_->Reap(Clock::now())) loop_->Abort(e.get(), ClosedError());
+    if (size_t after = registry_->session_count(); after < before) {
+      obs::metrics::SessionsClosed("expired").Inc(before - after);
+      obs::Log(obs::Level::kInfo, "sessions_expired", {{"count", std::to_string(before - after)}});
+    }
     loop_->PostAt(Clock::now() + tick, *reap);
   };
   reaper_ = reap;
@@ -234,7 +241,13 @@ Core::~Core() {
 const std::string& Core::epoch() const { return registry_->epoch(); }
 
 absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession(bool implicit) {
-  return registry_->OpenSession(implicit);
+  auto s = registry_->OpenSession(implicit);
+  if (s.ok()) {
+    obs::metrics::SessionsOpened().Inc();
+    obs::LogLimited(obs::Level::kInfo, "session_open",
+                    {{"session", (*s)->id()}, {"implicit", implicit ? "true" : "false"}});
+  }
+  return s;
 }
 size_t Core::SessionHandleCount(const std::shared_ptr<Session>& s) const { return registry_->SessionHandleCount(s); }
 absl::Status Core::ReserveDescriptors(int n, std::string_view what) { return registry_->ReserveDescriptors(n, what); }
@@ -253,6 +266,9 @@ void Core::TouchSession(const std::shared_ptr<Session>& s, Clock::time_point* la
 int Core::CloseSession(const std::shared_ptr<Session>& s) {
   auto closed = registry_->CloseSession(s);
   for (auto& e : closed) loop_->Abort(e.get(), ClosedError());
+  obs::metrics::SessionsClosed("closed").Inc();
+  obs::LogLimited(obs::Level::kInfo, "session_close",
+                  {{"session", s->id()}, {"sockets_closed", std::to_string(closed.size())}});
   return static_cast<int>(closed.size());
 }
 size_t Core::session_count() const { return registry_->session_count(); }

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core.h"
 #include "event_loop.h"
+#include "server/obs/metrics.h"
 #include "sys/unique_fd.h"
 
 namespace sockwire::core {
@@ -19,7 +20,7 @@ namespace sockwire::core {
 class SocketEntry : public Pollable {
  public:
   SocketEntry(UniqueFd fd, int family, int type, int proto)
-      : fd_(std::move(fd)), family_(family), type_(type), proto_(proto) {}
+      : fd_(std::move(fd)), family_(family), type_(type), proto_(proto), count_(family, type) {}
 
   int fd() const { return fd_.get(); }
   int pollable_fd() const override { return fd_.get(); }
@@ -54,6 +55,7 @@ class SocketEntry : public Pollable {
  private:
   UniqueFd fd_;
   const int family_, type_, proto_;
+  obs::SocketCount count_;  // sockwire_sockets_open while the descriptor lives.
   std::string handle_;
   mutable absl::Mutex mu_;
   Timeout timeout_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 #include "data/data_frontend.h"
 
+#include "server/obs/metrics.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -440,6 +442,8 @@ bool Conn::Pump(Dir& d) {
       if (n > 0) {
         d.in_pipe -= static_cast<size_t>(n);
         progress = true;
+        (d.src_is_sock ? obs::metrics::BytesOut(obs::metrics::Path::kRaw) : obs::metrics::BytesIn(obs::metrics::Path::kRaw))
+            .Inc(static_cast<uint64_t>(n));
         if (session_) w_->core().TouchSession(session_, &last_touch_);  // Traffic renews the lease.
       } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         d.src_is_sock = !d.src_is_sock;  // The failing end is the destination.

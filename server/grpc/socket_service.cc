@@ -1,5 +1,7 @@
 #include "grpc/socket_service.h"
 
+#include "server/obs/metrics.h"
+
 #include <sys/socket.h>
 
 #include "core/errors.h"
@@ -269,19 +271,19 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
 
   ServerUnaryReactor* Send(CallbackServerContext* ctx, const v1::SendRequest* q, v1::SendResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      core_.Send(c, q->handle(), q->data(), q->flags(), Sent(p, r));
+      core_.Send(c, q->handle(), q->data(), q->flags(), Sent(p, r, BytesIn(ctx)));
     });
   }
 
   ServerUnaryReactor* SendAll(CallbackServerContext* ctx, const v1::SendRequest* q, v1::SendResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      core_.SendAll(c, q->handle(), q->data(), q->flags(), Sent(p, r));
+      core_.SendAll(c, q->handle(), q->data(), q->flags(), Sent(p, r, BytesIn(ctx)));
     });
   }
 
   ServerUnaryReactor* SendTo(CallbackServerContext* ctx, const v1::SendToRequest* q, v1::SendResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      core_.SendTo(c, q->handle(), q->data(), q->flags(), FromProto(q->address()), Sent(p, r));
+      core_.SendTo(c, q->handle(), q->data(), q->flags(), FromProto(q->address()), Sent(p, r, BytesIn(ctx)));
     });
   }
 
@@ -292,14 +294,18 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
       for (const auto& a : q->ancillary()) anc.push_back({a.level(), a.type(), a.data()});
       std::optional<core::Address> to;
       if (q->has_address()) to = FromProto(q->address());
-      core_.SendMsg(c, q->handle(), std::move(buffers), std::move(anc), q->flags(), to, Sent(p, r));
+      core_.SendMsg(c, q->handle(), std::move(buffers), std::move(anc), q->flags(), to, Sent(p, r, BytesIn(ctx)));
     });
   }
 
   ServerUnaryReactor* Recv(CallbackServerContext* ctx, const v1::RecvRequest* q, v1::RecvResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      core_.Recv(c, q->handle(), q->bufsize(), q->flags(), [p, r](absl::StatusOr<core::RecvResult> x) {
-        if (x.ok()) p->set_data(std::move(x->data));
+      core_.Recv(c, q->handle(), q->bufsize(), q->flags(),
+                 [p, r, bytes = BytesOut(ctx)](absl::StatusOr<core::RecvResult> x) {
+        if (x.ok()) {
+          bytes->Inc(x->data.size());
+          p->set_data(std::move(x->data));
+        }
         r->Complete(x.status());
       });
     });
@@ -308,8 +314,10 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
   ServerUnaryReactor* RecvFrom(CallbackServerContext* ctx, const v1::RecvRequest* q,
                                v1::RecvFromResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
-      core_.RecvFrom(c, q->handle(), q->bufsize(), q->flags(), [p, r](absl::StatusOr<core::RecvResult> x) {
+      core_.RecvFrom(c, q->handle(), q->bufsize(), q->flags(),
+                     [p, r, bytes = BytesOut(ctx)](absl::StatusOr<core::RecvResult> x) {
         if (x.ok()) {
+          bytes->Inc(x->data.size());
           p->set_data(std::move(x->data));
           if (x->from) ToProto(*x->from, p->mutable_address());
         }
@@ -322,8 +330,9 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
                               v1::RecvMsgResponse* p) override {
     return Serve(ctx, [&](core::CallContext& c, CallReactor* r) {
       core_.RecvMsg(c, q->handle(), q->bufsize(), q->ancbufsize(), q->flags(),
-                    [p, r](absl::StatusOr<core::RecvResult> x) {
+                    [p, r, bytes = BytesOut(ctx)](absl::StatusOr<core::RecvResult> x) {
                       if (x.ok()) {
+                        bytes->Inc(x->data.size());
                         p->set_data(std::move(x->data));
                         for (auto& a : x->ancillary) {
                           auto* o = p->add_ancillary();
@@ -368,9 +377,25 @@ class SocketServiceImpl final : public v1::SocketService::CallbackService {
     r->Complete(info.status());
   }
 
-  static core::Done<int64_t> Sent(v1::SendResponse* p, CallReactor* r) {
-    return [p, r](absl::StatusOr<int64_t> n) {
-      if (n.ok()) p->set_sent(*n);
+  // The WebSocket relay rides these RPCs in-process and says so in
+  // metadata, so its bytes are counted under path="websocket", once.
+  static bool FromWebSocket(const grpc::ServerContextBase* ctx) {
+    auto it = ctx->client_metadata().find("sockwire-data-path");
+    return it != ctx->client_metadata().end() && it->second == "websocket";
+  }
+  static obs::Counter* BytesIn(const grpc::ServerContextBase* ctx) {
+    return &obs::metrics::BytesIn(FromWebSocket(ctx) ? obs::metrics::Path::kWebSocket : obs::metrics::Path::kUnary);
+  }
+  static obs::Counter* BytesOut(const grpc::ServerContextBase* ctx) {
+    return &obs::metrics::BytesOut(FromWebSocket(ctx) ? obs::metrics::Path::kWebSocket : obs::metrics::Path::kUnary);
+  }
+
+  static core::Done<int64_t> Sent(v1::SendResponse* p, CallReactor* r, obs::Counter* bytes) {
+    return [p, r, bytes](absl::StatusOr<int64_t> n) {
+      if (n.ok()) {
+        p->set_sent(*n);
+        if (*n > 0) bytes->Inc(static_cast<uint64_t>(*n));
+      }
       r->Complete(n.status());
     };
   }

@@ -14,6 +14,8 @@
 // into the slice that gRPC then sends (see frame_codec.h).
 #include "grpc/stream_service.h"
 
+#include "server/obs/metrics.h"
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -220,6 +222,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       ssize_t n = ::sendmsg(entry_->fd(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n >= 0) {
         core_.TouchSession(call_.session, &last_touch_);  // Traffic renews the lease.
+        obs::metrics::BytesIn(obs::metrics::Path::kStream).Inc(static_cast<uint64_t>(n));
         grant_pending_ += n;
         size_t left = static_cast<size_t>(n);
         while (left > 0) {
@@ -258,6 +261,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       ssize_t n = ::recv(entry_->fd(), buf, static_cast<size_t>(std::min(credit_, kChunk)), MSG_DONTWAIT);
       if (n > 0) {
         core_.TouchSession(call_.session, &last_touch_);  // Traffic renews the lease.
+        obs::metrics::BytesOut(obs::metrics::Path::kStream).Inc(static_cast<uint64_t>(n));
         size_t got = static_cast<size_t>(n);
         if (got < kCopyBelow) {
           rbuf_ = grpc::Slice(buf, got);

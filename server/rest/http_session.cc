@@ -1,5 +1,7 @@
 #include "rest/http_session.h"
 
+#include "ops/ops.h"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -180,6 +182,19 @@ class HttpSession : public ResponseSink,
     bool has_body = !req.body().empty();
     RestRequest r = ToRestRequest(req);
     r.body = std::move(req.body());
+    if (ops::IsOpsPath(r.path)) {
+      // Probes carry no token; /metrics is as protected as the API.
+      if (r.path == "/metrics") {
+        if (auto deny = gw_.CheckAccess(r, ""); deny) return WriteReply(std::move(*deny), keep_alive_);
+      }
+      ops::OpsReply o;
+      ops::HandleOpsPath(r.method, r.path, &o);
+      HttpReply reply;
+      reply.status = o.status;
+      reply.content_type = o.content_type;
+      reply.body = std::move(o.body);
+      return WriteReply(std::move(reply), keep_alive_ && !has_body);
+    }
     if (Gateway::MatchStreamPath(r.path)) {
       HttpReply reply = ToReply(GatewayErrorWithStatus(
           426, grpc::StatusCode::INVALID_ARGUMENT, "UPGRADE_REQUIRED",

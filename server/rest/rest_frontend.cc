@@ -10,6 +10,8 @@
 // drift between the two front-ends.
 #include "rest/rest_frontend.h"
 
+#include "server/obs/log.h"
+
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -87,13 +89,10 @@ class RestFrontend : public Frontend {
           "--rest-listen on TCP needs --token-file (bearer token); --insecure-tcp accepts anyone who can connect");
     }
     if (server_->is_tcp() && token.empty()) {
-      std::fprintf(stderr, "sockwired: warning: REST on %s accepts anyone who can connect (--insecure-tcp)\n",
-                   bound->c_str());
+      obs::Log(obs::Level::kWarning, "insecure_rest", {{"rest", *bound}, {"note", "accepts anyone who can connect (--insecure-tcp)"}});
     }
-    if (o.log_level == "debug" || o.log_level == "info") {
-      std::fprintf(stderr, "sockwired: rest: serving %zu routes on %s\n",
-                   gateway_->routes().routes().size(), bound->c_str());
-    }
+    obs::Log(obs::Level::kDebug, "rest_routes",
+             {{"rest", *bound}, {"routes", std::to_string(gateway_->routes().routes().size())}});
     return bound;
   }
 

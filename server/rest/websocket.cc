@@ -49,6 +49,12 @@ Retry Classify(const RpcResult& r) {
   }
 }
 
+// The relay's Send/Recv calls are counted as path="websocket" (metrics).
+inline StreamTarget WithPath(StreamTarget t) {
+  t.options.metadata.emplace_back("sockwire-data-path", "websocket");
+  return t;
+}
+
 template <class P>
 class WsRelay : public Connection, public std::enable_shared_from_this<WsRelay<P>> {
  public:
@@ -57,7 +63,7 @@ class WsRelay : public Connection, public std::enable_shared_from_this<WsRelay<P
       : ex_(stream.get_executor()),
         ws_(std::move(stream)),
         req_(std::move(req)),
-        t_(std::move(target)),
+        t_(WithPath(std::move(target))),
         gw_(gateway),
         slot_(std::move(slot)) {}
 
