@@ -1,6 +1,11 @@
 #include "conduit.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
@@ -37,14 +42,40 @@ class ChannelConduit : public Conduit {
  public:
   ChannelConduit(sockwire::Socket s, sockwire::DataChannel ch)
       : sock_(std::move(s)), ch_(std::move(ch)) {}
-  std::size_t read(std::span<char> buf) override { return ch_.read_into(buf); }
+  // Closing the socket's handle while the daemon still relays bytes from the
+  // channel to the socket drops them (forward -R lost tails that way). The
+  // daemon shuts the socket down for writing once the relay has drained, and
+  // from then on an empty send fails (EPIPE): only then may the socket close.
+  // (The channel's own POLLHUP comes earlier: both halves are shut by then.)
+  ~ChannelConduit() override {
+    if (!shut_wr_) return;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      try {
+        sock_.send(std::string_view());
+      } catch (const std::exception&) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  std::size_t read(std::span<char> buf) override {
+    std::size_t n = ch_.read_into(buf);
+    if (n == 0) eof_ = true;
+    return n;
+  }
   void write(std::string_view d) override { ch_.write(d); }
-  void shutdown_write() override { ch_.shutdown_write(); }
+  void shutdown_write() override {
+    ch_.shutdown_write();
+    shut_wr_ = true;
+  }
   const char* path() const override { return "data-channel"; }
 
  private:
   sockwire::Socket sock_;  // Keeps the handle alive.
   sockwire::DataChannel ch_;
+  std::atomic<bool> shut_wr_{false};
+  std::atomic<bool> eof_{false};
 };
 
 // Two byte streams: each is used by one thread only.
