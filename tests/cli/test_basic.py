@@ -83,6 +83,32 @@ class CliBasic(unittest.TestCase):
         finally:
             stop(lst)
 
+    def test_connect_and_listen_on_the_fast_paths(self):
+        fast = Daemon("--data-listen=unix:{tmp}/data.sock", "--allow-fd-passing")
+        try:
+            for path in ("descriptor", "channel", "stream"):
+                env = {"SOCKWIRE_CLI_PATH": path}
+                lst = spawn(fast, "listen", "127.0.0.1", "0", env=env)
+                try:
+                    port = read_port(lst.stderr)
+                    request = os.urandom(1 << 20)
+                    con = spawn(fast, "connect", "127.0.0.1", str(port), env=env)
+                    lst.stdin.write(b"answer")
+                    lst.stdin.close()
+                    got = []  # Read concurrently: the pipes hold less than 1 MiB.
+                    reader = threading.Thread(target=lambda: got.append(lst.stdout.read()))
+                    reader.start()
+                    out, err = con.communicate(request, timeout=30)
+                    self.assertEqual((con.returncode, out), (0, b"answer"), (path, err))
+                    reader.join(30)
+                    got = got[0]
+                    self.assertEqual(lst.wait(30), 0, path)
+                    self.assertEqual(got, request, path)
+                finally:
+                    stop(lst)
+        finally:
+            fast.stop()
+
     def test_listen_k_serves_connections_in_turn(self):
         lst = spawn(self.d, "listen", "-k", "127.0.0.1", "0", stdin=subprocess.DEVNULL)
         try:
