@@ -1,6 +1,10 @@
 #include "grpc/metrics_interceptor.h"
 
+#include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 
 #include <google/protobuf/descriptor.h>
@@ -52,6 +56,42 @@ bool DetailOf(const grpc::Status& st, sockwire::v1::ErrorDetail* d) {
   return false;
 }
 
+// Per method: its labels and metric children, looked up once. Only methods
+// a compiled-in service declares get an entry (bounded); the rest share one.
+struct MethodStats {
+  std::string service, method;
+  obs::Histogram* duration = nullptr;
+  std::atomic<obs::Counter*> calls[17] = {};
+  obs::Counter& Calls(grpc::StatusCode c) {
+    int i = static_cast<int>(c);
+    if (i < 0 || i > 16) i = static_cast<int>(grpc::StatusCode::UNKNOWN);
+    obs::Counter* p = calls[i].load(std::memory_order_acquire);
+    if (p == nullptr) {
+      p = &obs::metrics::Calls(service, method, CodeName(static_cast<grpc::StatusCode>(i)));
+      calls[i].store(p, std::memory_order_release);
+    }
+    return *p;
+  }
+};
+
+MethodStats& StatsFor(const char* full) {
+  static std::mutex mu;
+  static auto* by_name = new std::unordered_map<std::string, std::unique_ptr<MethodStats>>;
+  static MethodStats* unknown = [] {
+    auto* u = new MethodStats{"unknown", "unknown"};
+    u->duration = &obs::metrics::CallDuration(u->service, u->method);
+    return u;
+  }();
+  std::string key = full != nullptr ? full : "";
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = by_name->find(key); it != by_name->end()) return *it->second;
+  auto st = std::make_unique<MethodStats>();
+  SplitMethod(full, &st->service, &st->method);
+  if (st->service == "unknown") return *unknown;
+  st->duration = &obs::metrics::CallDuration(st->service, st->method);
+  return *by_name->emplace(key, std::move(st)).first->second;
+}
+
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit MetricsInterceptor(grpc::experimental::ServerRpcInfo* info)
@@ -65,11 +105,11 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
  private:
   void Record(const grpc::Status& st) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    std::string service, method;
-    SplitMethod(info_->method(), &service, &method);
+    MethodStats& stats = StatsFor(info_->method());
+    const std::string& method = stats.method;
     const char* code = CodeName(st.error_code());
-    obs::metrics::Calls(service, method, code).Inc();
-    obs::metrics::CallDuration(service, method).Observe(secs);
+    stats.Calls(st.error_code()).Inc();
+    stats.duration->Observe(secs);
     if (st.ok()) {
       if (obs::Enabled(obs::Level::kDebug)) obs::LogLimited(obs::Level::kDebug, "call", {{"method", method}});
       return;
