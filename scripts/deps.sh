@@ -28,6 +28,8 @@ PACKAGES=(
   # crun refuses hybrid cgroup hosts), from a debootstrap'd base image.
   podman buildah runc conmon netavark aardvark-dns catatonit uidmap fuse-overlayfs
   debootstrap debian-archive-keyring
+  # fuzz/ (scripts/fuzz.sh): Debian's clang and libFuzzer.
+  clang-14 libfuzzer-14-dev
 )
 mode=${1:-all}
 case $mode in

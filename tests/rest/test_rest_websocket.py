@@ -142,7 +142,9 @@ class WebSocketTest(unittest.TestCase):
         self.assertEqual(peer.seen, TOTAL)
         # Backpressure: the daemon never holds anything like the 64 MiB.
         print("\n  rss %d -> peak %d KiB" % (base_rss, peak[0]))
-        self.assertLess(peak[0] - base_rss, 48 << 10, "RSS grew from %d to %d KiB" % (base_rss, peak[0]))
+        # x SOCKWIRE_MEMORY_SLACK under a sanitizer (tests/support/sanitizer_slack.h).
+        slack = int(os.environ.get("SOCKWIRE_MEMORY_SLACK", "1"))
+        self.assertLess(peak[0] - base_rss, (48 << 10) * slack, "RSS grew from %d to %d KiB" % (base_rss, peak[0]))
         # The socket outlives the stream, in its session.
         info = rest(self.d, "GET", "/v1/sockets/%s" % h, None, self.session)[0]
         self.assertEqual(info["handle"], h)
