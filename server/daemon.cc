@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/fd_limits.h"
 #include "data/data_frontend.h"
+#include "grpc/identity.h"
 #include "grpc/metrics_interceptor.h"
 #include "grpc/session_service.h"
 #include "grpc/socket_service.h"
@@ -58,10 +59,6 @@ absl::StatusOr<ListenSpec> ParseListen(const std::string& s) {
     return spec;
   }
   return absl::InvalidArgumentError(absl::StrCat("listener \"", s, "\" must start with unix: or tcp:"));
-}
-
-bool IsLoopbackHostPort(const std::string& hp) {
-  return absl::StartsWith(hp, "127.") || absl::StartsWith(hp, "[::1]") || absl::StartsWith(hp, "localhost:");
 }
 
 std::string ReadTokenFile(const std::string& path) {
@@ -123,17 +120,28 @@ absl::Status Daemon::Start() {
     token = ReadTokenFile(options_.token_file);
     if (token.empty()) return absl::InvalidArgumentError("--token-file is empty or unreadable");
   }
+  auto tls = MakeTlsServerCredentials(options_);
+  if (!tls.ok()) return tls.status();
+  const bool mtls = *tls != nullptr && !options_.tls_client_ca_file.empty();
   std::vector<ListenSpec> specs;
   for (const auto& l : options_.listen) {
     auto spec = ParseListen(l);
     if (!spec.ok()) return spec.status();
     if (!spec->unix_socket) {
-      if (token.empty() && !options_.insecure_tcp) {
+      // A TCP listener: TLS plus a caller check (a token or a client
+      // certificate), or plain text only when asked for by name.
+      if (*tls == nullptr && !options_.insecure_tcp) {
         return absl::FailedPreconditionError(
-            "a TCP listener needs --token-file (bearer token); --insecure-tcp accepts anyone who can connect");
+            "a gRPC TCP listener needs TLS (--tls-cert, --tls-key) and --token-file or --tls-client-ca; "
+            "--insecure-tcp serves plain text to anyone who can connect");
       }
-      if (!IsLoopbackHostPort(spec->hostport) && !options_.insecure_tcp && token.empty()) {
-        return absl::FailedPreconditionError("non-loopback TCP listener without a token");
+      if (*tls != nullptr && token.empty() && !mtls && !options_.insecure_tcp) {
+        return absl::FailedPreconditionError(
+            "a TLS listener without --token-file or --tls-client-ca lets anyone call; add one (or --insecure-tcp)");
+      }
+      if (*tls == nullptr) {
+        std::fprintf(stderr, "sockwired: warning: %s serves plain-text gRPC (--insecure-tcp)%s\n", l.c_str(),
+                     token.empty() ? " to anyone who can connect" : "; the bearer token crosses the network in clear");
       }
     } else {
       // A runtime directory only we can enter, and no stale socket file.
@@ -185,7 +193,8 @@ absl::Status Daemon::Start() {
   std::vector<int> ports(specs.size(), 0);
   for (size_t i = 0; i < specs.size(); ++i) {
     std::string addr = specs[i].unix_socket ? "unix:" + specs[i].path : specs[i].hostport;
-    builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), specs[i].unix_socket ? nullptr : &ports[i]);
+    auto creds = specs[i].unix_socket || *tls == nullptr ? grpc::InsecureServerCredentials() : *tls;
+    builder.AddListeningPort(addr, creds, specs[i].unix_socket ? nullptr : &ports[i]);
   }
   for (auto& l : inherited_) acceptors_.push_back(std::make_unique<InheritedAcceptor>(std::move(l), builder));
   inherited_.clear();
@@ -209,7 +218,10 @@ absl::Status Daemon::Start() {
       core_->own_endpoints().Add(grpc_addresses_.back());
     }
   }
-  for (auto& a : acceptors_) a->Start(core_->loop());
+  for (auto& a : acceptors_) {
+    a->Start(core_->loop());
+    core_->own_endpoints().Add(a->listener().address);
+  }
   std::string grpc_address = grpc_addresses_.empty()
                                  ? std::string(absl::StripPrefix(acceptors_.front()->listener().address, "tcp:"))
                                  : grpc_addresses_.front();
@@ -261,7 +273,10 @@ absl::Status Daemon::Start() {
            {{"grpc", grpc_address}, {"rest", rest_address}, {"data", data_address}, {"metrics", metrics_address},
             {"epoch", core_->epoch()}, {"pid", std::to_string(getpid())}});
 
-  std::string line = absl::StrCat("{\"grpc\":\"", grpc_address, "\",\"rest\":\"", rest_address,
+  // Every gRPC listener, for callers that opened more than one.
+  std::string all;
+  for (const auto& a : grpc_addresses_) absl::StrAppend(&all, all.empty() ? "\"" : ",\"", a, "\"");
+  std::string line = absl::StrCat("{\"grpc\":\"", grpc_address, "\",\"grpc_all\":[", all, "],\"rest\":\"", rest_address,
                                   "\",\"data\":\"", data_address, "\",\"metrics\":\"", metrics_address,
                                   "\",\"epoch\":\"", core_->epoch(), "\",\"pid\":", getpid(), "}\n");
   // Text logs keep the ready line that scripts grep (tests/deploy); JSON

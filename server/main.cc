@@ -26,7 +26,11 @@ Usage: sockwired [flags]
                              (port 0 picks one). Default: unix:%s (0600)
   --rest-listen=ADDR         REST/WebSocket listener (same syntax). Default: off
   --token-file=PATH          bearer token required from TCP clients
-  --insecure-tcp             allow a TCP listener without a token
+  --insecure-tcp             allow a gRPC TCP listener without TLS (plain text; a warning is printed)
+  --tls-cert=PATH            PEM certificate chain for gRPC TCP listeners (TLS 1.2 or newer)
+  --tls-key=PATH             PEM private key for --tls-cert
+  --tls-client-ca=PATH       require client certificates signed by this CA (mutual TLS); the
+                             certificate's URI SAN, DNS SAN or CN becomes the caller's principal
   --ready-fd=N               write one JSON line of bound addresses to fd N once serving
   --log-level=LEVEL          debug, info, warning, error (default info)
   --log-format=FORMAT        text or json (one object per line) on stderr (default text)
@@ -137,6 +141,15 @@ int main(int argc, char** argv) {
       o.token_file = val;
     } else if (key == "--insecure-tcp") {
       o.insecure_tcp = true;
+    } else if (key == "--tls-cert") {
+      need_val();
+      o.tls_cert_file = val;
+    } else if (key == "--tls-key") {
+      need_val();
+      o.tls_key_file = val;
+    } else if (key == "--tls-client-ca") {
+      need_val();
+      o.tls_client_ca_file = val;
     } else if (key == "--ready-fd") {
       u64(&n);
       o.ready_fd = static_cast<int>(n);

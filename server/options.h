@@ -20,6 +20,12 @@ struct Options {
   // listener without one is refused unless --insecure-tcp is given.
   std::string token_file;
   bool insecure_tcp = false;
+  // TLS on gRPC TCP listeners: PEM certificate chain and key, and an
+  // optional CA whose client certificates are required (mutual TLS; the
+  // certificate's identity becomes the caller's principal).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   // fd to which one JSON line of bound addresses is written once serving.
   int ready_fd = -1;
   std::string log_level = "info";

@@ -82,7 +82,15 @@ ClientImpl::ClientImpl(const std::string& target, ClientOptions options)
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel(ChannelTarget(target), grpc::InsecureChannelCredentials(),
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options_.tls_root_pem.empty() || !options_.tls_cert_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options_.tls_root_pem;  // Empty: the system's roots.
+    ssl.pem_cert_chain = options_.tls_cert_pem;
+    ssl.pem_private_key = options_.tls_key_pem;
+    creds = grpc::SslCredentials(ssl);
+  }
+  channel_ = grpc::CreateCustomChannel(ChannelTarget(target), creds,
                                        args);
   sockets_ = v1::SocketService::NewStub(channel_);
   sessions_ = v1::SessionService::NewStub(channel_);

@@ -240,20 +240,32 @@ Core::~Core() {
 
 const std::string& Core::epoch() const { return registry_->epoch(); }
 
-absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession(bool implicit) {
+absl::StatusOr<std::shared_ptr<Session>> Core::OpenSession(std::string_view principal, bool implicit) {
   auto s = registry_->OpenSession(implicit);
   if (s.ok()) {
+    (*s)->principal_ = std::string(principal);
     obs::metrics::SessionsOpened().Inc();
     obs::LogLimited(obs::Level::kInfo, "session_open",
-                    {{"session", (*s)->id()}, {"implicit", implicit ? "true" : "false"}});
+                    {{"session", (*s)->id()}, {"principal", (*s)->principal()},
+                     {"implicit", implicit ? "true" : "false"}});
   }
   return s;
 }
 size_t Core::SessionHandleCount(const std::shared_ptr<Session>& s) const { return registry_->SessionHandleCount(s); }
 absl::Status Core::ReserveDescriptors(int n, std::string_view what) { return registry_->ReserveDescriptors(n, what); }
 void Core::ReleaseDescriptors(int n) { registry_->ReleaseDescriptors(n); }
-absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view token) {
-  return registry_->FindSession(token);
+
+absl::StatusOr<std::shared_ptr<Session>> Core::FindSession(std::string_view token, std::string_view principal) {
+  auto s = registry_->FindSession(token);
+  if (!s.ok()) return s;
+  const std::string& owner = (*s)->principal();
+  if ((IsNamedPrincipal(owner) || IsNamedPrincipal(principal)) && owner != principal) {
+    // The same answer as an unknown token: a stolen token tells the thief nothing.
+    return absl::UnauthenticatedError(
+        "unknown or expired session: open one with SessionService.Open and send it as "
+        "\"sockwire-session\" metadata");
+  }
+  return s;
 }
 void Core::HoldSession(const std::shared_ptr<Session>& s) { registry_->Hold(s); }
 void Core::ReleaseSession(const std::shared_ptr<Session>& s) { registry_->Release(s); }
@@ -444,7 +456,7 @@ void Core::CreateConnection(const CallContext& c, Address address, Timeout timeo
           return;
         }
         // source_address is a bind like any other: same policy check.
-        if (auto admitted = Admit(e->fd(), PolicyOp::kBind, &src); !admitted.ok()) {
+        if (auto admitted = Admit(c, e->fd(), PolicyOp::kBind, &src); !admitted.ok()) {
           done(admitted);
           *step = nullptr;
           return;
@@ -557,9 +569,9 @@ void Core::Bind(const CallContext& c, std::string_view handle, Address a, DoneSt
   auto e = registry_->Find(c.session, handle);
   if (!e.ok()) return done(e.status());
   auto s = *e;
-  ResolveFor(c, s, std::move(a), [this, s, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(a), [this, c, s, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = Admit(s->fd(), PolicyOp::kBind, &*sa); !st.ok()) return done(st);
+    if (auto st = Admit(c, s->fd(), PolicyOp::kBind, &*sa); !st.ok()) return done(st);
     if (::bind(s->fd(), sa->get(), sa->len) != 0) return done(OsError(errno, "bind"));
     done(absl::OkStatus());
   });
@@ -576,7 +588,7 @@ absl::Status Core::Listen(const CallContext& c, std::string_view handle, std::op
     SockAddr local;
     local.len = sizeof local.storage;
     if (getsockname((*e)->fd(), local.get(), &local.len) != 0) return OsError(errno, "listen");
-    if (auto st = Admit((*e)->fd(), PolicyOp::kListen, &local); !st.ok()) return st;
+    if (auto st = Admit(c, (*e)->fd(), PolicyOp::kListen, &local); !st.ok()) return st;
   }
   if (::listen((*e)->fd(), b) != 0) return OsError(errno, "listen");
   (*e)->set_listening();
@@ -612,27 +624,28 @@ void Core::Accept(const CallContext& c, std::string_view handle, Done<AcceptResu
       std::move(done));
 }
 
-absl::Status Core::Admit(int fd, PolicyOp op, SockAddr* sa) {
+absl::Status Core::Admit(const CallContext& c, int fd, PolicyOp op, SockAddr* sa) {
   auto d = Normalise(op, fd, sa);
   if (!d.ok()) return d.status();
   if (own_.Reaches(*d)) {
     return PolicyError(absl::StatusCode::kPermissionDenied, "OWN_SOCKET",
                        absl::StrCat(PolicyOpName(op), " would reach one of the daemon's own listeners"));
   }
-  return policy_.CheckDestination(op, *d);
+  static const std::string kNobody;
+  return policy_.CheckDestination(op, *d, c.session != nullptr ? c.session->principal() : kNobody);
 }
 
-absl::Status Core::AdmitSendTo(const SocketEntry& s, SockAddr* sa) {
-  if (auto st = Admit(s.fd(), PolicyOp::kSendTo, sa); !st.ok()) return st;
+absl::Status Core::AdmitSendTo(const CallContext& c, const SocketEntry& s, SockAddr* sa) {
+  if (auto st = Admit(c, s.fd(), PolicyOp::kSendTo, sa); !st.ok()) return st;
   if (BaseType(s.type()) == SOCK_STREAM && (s.family() == AF_INET || s.family() == AF_INET6)) {
-    return Admit(s.fd(), PolicyOp::kConnect, sa);
+    return Admit(c, s.fd(), PolicyOp::kConnect, sa);
   }
   return absl::OkStatus();
 }
 
 void Core::ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                         bool /*unused*/, DoneStatus done) {
-  if (auto st = Admit(s->fd(), PolicyOp::kConnect, &sa); !st.ok()) return done(st);
+  if (auto st = Admit(c, s->fd(), PolicyOp::kConnect, &sa); !st.ok()) return done(st);
   int rc = ::connect(s->fd(), sa.get(), sa.len);
   if (rc == 0) return done(absl::OkStatus());
   int err = errno;
@@ -948,9 +961,9 @@ void Core::SendCommon(const CallContext& c, std::string_view handle, std::string
   };
   if (!to.has_value()) return go(std::move(data), std::nullopt);
   auto payload = std::make_shared<std::string>(std::move(data));
-  ResolveFor(c, s, std::move(*to), [this, s, go, payload, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, c, s, go, payload, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = AdmitSendTo(*s, &*sa); !st.ok()) return done(st);
+    if (auto st = AdmitSendTo(c, *s, &*sa); !st.ok()) return done(st);
     go(std::move(*payload), *sa);
   });
 }
@@ -1023,9 +1036,9 @@ void Core::SendMsg(const CallContext& c, std::string_view handle, std::vector<st
         done);
   };
   if (!to.has_value()) return go(std::nullopt);
-  ResolveFor(c, s, std::move(*to), [this, s, go, done](absl::StatusOr<SockAddr> sa) {
+  ResolveFor(c, s, std::move(*to), [this, c, s, go, done](absl::StatusOr<SockAddr> sa) {
     if (!sa.ok()) return done(sa.status());
-    if (auto st = AdmitSendTo(*s, &*sa); !st.ok()) return done(st);
+    if (auto st = AdmitSendTo(c, *s, &*sa); !st.ok()) return done(st);
     go(*sa);
   });
 }

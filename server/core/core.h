@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "event_loop.h"
 #include "policy.h"
+#include "principal.h"
 #include "resolver.h"
 #include "server/options.h"
 
@@ -132,17 +133,23 @@ class Core {
   const std::string& epoch() const;
 
   // ---- Sessions ----
-  // `implicit`: opened by the REST gateway for a header-less request
-  // (counted against --max-implicit-sessions).
-  absl::StatusOr<std::shared_ptr<Session>> OpenSession(bool implicit = false);
+  // A session of `principal` (principal.h). `implicit`: opened by the REST
+  // gateway for a header-less request (counted against
+  // --max-implicit-sessions).
+  absl::StatusOr<std::shared_ptr<Session>> OpenSession(std::string_view principal = kAnonymousPrincipal,
+                                                       bool implicit = false);
   // Handles `s` holds now.
   size_t SessionHandleCount(const std::shared_ptr<Session>& s) const;
   // Descriptors a data path holds for a client outside the handle table
   // (a data channel's pipes): they count against --max-handles.
   absl::Status ReserveDescriptors(int n, std::string_view what);
   void ReleaseDescriptors(int n);
-  // UNAUTHENTICATED if unknown or expired. Renews the lease.
-  absl::StatusOr<std::shared_ptr<Session>> FindSession(std::string_view token);
+  // UNAUTHENTICATED if unknown or expired, or when it belongs to another
+  // principal: a named principal's session is found only by that principal,
+  // and a named principal never finds an unnamed caller's session. Renews
+  // the lease.
+  absl::StatusOr<std::shared_ptr<Session>> FindSession(std::string_view token,
+                                                       std::string_view principal = kAnonymousPrincipal);
   // A Hold stream started / ended (ending starts the grace period).
   void HoldSession(const std::shared_ptr<Session>& s);
   void ReleaseSession(const std::shared_ptr<Session>& s);
@@ -235,10 +242,11 @@ class Core {
   // The one policy check: every bind, connect, listen and send to an address
   // passes here, on the address the kernel will use (destination.h). May
   // rewrite `sa` (an AF_UNIX path to its canonical form).
-  absl::Status Admit(int fd, PolicyOp op, SockAddr* sa);
+  // The caller's principal (its session's) selects the rules that apply.
+  absl::Status Admit(const CallContext& c, int fd, PolicyOp op, SockAddr* sa);
   // sendto/sendmsg with an address; on a TCP socket that is a connect too
   // (MSG_FASTOPEN opens the connection).
-  absl::Status AdmitSendTo(const SocketEntry& s, SockAddr* sa);
+  absl::Status AdmitSendTo(const CallContext& c, const SocketEntry& s, SockAddr* sa);
   void ConnectEntry(const CallContext& c, const std::shared_ptr<SocketEntry>& s, SockAddr sa,
                     bool unused, DoneStatus done);
   // Takes `n` bytes from the bytes-in-flight budget and wraps `*done` to

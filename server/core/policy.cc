@@ -164,7 +164,7 @@ std::string Printable(const SockAddr& sa) {
 absl::StatusOr<Policy::Rule> Policy::ParseRule(const json& r, size_t index) {
   std::string where = absl::StrCat("rules[", index, "]");
   if (!r.is_object()) return Bad(where, "must be an object");
-  if (auto st = OnlyKeys(r, {"action", "ops", "cidr", "ports", "paths"}, where); !st.ok()) return st;
+  if (auto st = OnlyKeys(r, {"action", "ops", "cidr", "ports", "paths", "principals"}, where); !st.ok()) return st;
   Rule rule;
   if (r.contains("action")) {
     if (!r["action"].is_string() || (r["action"] != "allow" && r["action"] != "deny")) {
@@ -212,6 +212,18 @@ absl::StatusOr<Policy::Rule> Policy::ParseRule(const json& r, size_t index) {
       if (auto st = ParsePathPattern(p, where); !st.ok()) return st;
     }
     rule.paths = *std::move(paths);
+  }
+  if (r.contains("principals")) {
+    auto ps = Strings(r["principals"], where + ".principals");
+    if (!ps.ok()) return ps.status();
+    if (ps->empty()) return Bad(where, "principals is empty (omit it to match every caller)");
+    for (const auto& p : *ps) {
+      if (p.empty()) return Bad(where, "a principal is empty");
+      if (size_t star = p.find('*'); star != std::string::npos && star != p.size() - 1) {
+        return Bad(where, absl::StrCat("principal \"", p, "\": \"*\" is only allowed at the end"));
+      }
+    }
+    rule.principals = *std::move(ps);
   }
   return rule;
 }
@@ -324,9 +336,16 @@ bool Policy::RuleMatchesInet(const Rule& r, const SockAddr& sa) const {
   return port >= r.port_lo && port <= r.port_hi;
 }
 
-absl::Status Policy::CheckDestination(PolicyOp op, const Destination& d) const {
+absl::Status Policy::CheckDestination(PolicyOp op, const Destination& d, std::string_view principal) const {
   const char* name = PolicyOpName(op);
-  auto applies = [op](const Rule& r) { return r.ops.empty() || r.ops.count(op) != 0; };
+  auto applies = [op, principal](const Rule& r) {
+    if (!r.ops.empty() && r.ops.count(op) == 0) return false;
+    if (r.principals.empty()) return true;
+    return std::any_of(r.principals.begin(), r.principals.end(), [&](const std::string& p) {
+      if (!p.empty() && p.back() == '*') return principal.substr(0, p.size() - 1) == std::string_view(p).substr(0, p.size() - 1);
+      return principal == p;
+    });
+  };
   if (d.family == AF_UNIX) {
     if (d.unix_name.empty()) return absl::OkStatus();  // Unnamed: reaches nothing.
     for (const auto& r : rules_) {

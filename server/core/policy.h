@@ -13,7 +13,8 @@
 //     "rules": [                              // first match wins
 //       {"action": "deny", "ops": ["connect", "sendto"], "cidr": "10.0.0.0/8"},
 //       {"action": "deny", "ops": ["bind"], "ports": [1, 1023]},
-//       {"action": "allow", "ops": ["connect"], "paths": ["/run/app/", "@app-"]}
+//       {"action": "allow", "ops": ["connect"], "paths": ["/run/app/", "@app-"]},
+//       {"action": "allow", "principals": ["spiffe://prod/web"], "cidr": "10.0.0.0/8"}
 //     ]
 //   }
 //
@@ -24,12 +25,15 @@
 // or, with "paths", AF_UNIX addresses: "/dir/" matches everything under dir,
 // "/x.sock" exactly that path, a trailing "*" any suffix, and "@name" the
 // abstract name. AF_UNIX addresses that no rule allows are denied; so are
-// the daemon's own sockets, always.
+// the daemon's own sockets, always. "principals" limits a rule to callers
+// with those principals (server/grpc/identity.h): "*" any, a trailing "*"
+// a prefix ("spiffe://prod/*"), else exact.
 // With no file, the defaults above apply (inet allowed, AF_UNIX names,
 // raw sockets, other families and privileged options denied).
 #pragma once
 
 #include <set>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -52,7 +56,9 @@ class Policy {
   // FAMILY_DENIED, RAW_DENIED, OPTION_DENIED, POLICY_DENIED.
   absl::Status CheckSocket(int family, int type, int proto) const;
   absl::Status CheckOption(const OptionVerdict& v, const char* call) const;
-  absl::Status CheckDestination(PolicyOp op, const Destination& d) const;
+  // `principal`: the caller's (principal.h); rules with "principals" apply
+  // only to those they name.
+  absl::Status CheckDestination(PolicyOp op, const Destination& d, std::string_view principal) const;
 
  private:
   struct Rule {
@@ -65,6 +71,8 @@ class Policy {
     int port_lo = 0, port_hi = 65535;
     // AF_UNIX rule when non-empty.
     std::vector<std::string> paths;
+    // Empty: every caller. "*" any, "spiffe://org/*" a prefix, else exact.
+    std::vector<std::string> principals;
   };
   static absl::StatusOr<Rule> ParseRule(const nlohmann::json& r, size_t index);
   bool RuleMatchesInet(const Rule& r, const SockAddr& sa) const;

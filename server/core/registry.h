@@ -23,9 +23,13 @@ class Session {
   // Public identity: safe to log. The token is the secret.
   const std::string& id() const { return id_; }
   const std::string& token() const { return token_; }
+  // Who opened it (principal.h); set by Core before the session is shared.
+  const std::string& principal() const { return principal_; }
 
  private:
   friend class Registry;
+  friend class Core;
+  std::string principal_;
   std::string id_;
   std::string token_;
   // Guarded by Registry::mu_. Views into each SocketEntry's own handle

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "core/errors.h"
+#include "grpc/identity.h"
 
 namespace sockwire::server {
 
@@ -48,7 +49,8 @@ absl::StatusOr<core::CallContext> Authenticate(const grpc::ServerContextBase* ct
     return absl::UnauthenticatedError(
         "no session: call SessionService.Open and send the token as \"sockwire-session\" metadata");
   }
-  auto s = core.FindSession(std::string_view(it->second.data(), it->second.size()));
+  auto s = core.FindSession(std::string_view(it->second.data(), it->second.size()),
+                            PrincipalOf(ctx, !bearer_token.empty()));
   if (!s.ok()) return s.status();
   core::CallContext c;
   c.session = *std::move(s);

@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/registry.h"
 #include "grpc/call.h"
+#include "grpc/identity.h"
 #include "sockwire/v1/session.grpc.pb.h"
 
 namespace sockwire::server {
@@ -107,7 +108,7 @@ class SessionServiceImpl final : public v1::SessionService::CallbackService {
     }
     // The REST gateway marks the sessions it opens for header-less requests
     // (a client setting this only limits itself).
-    auto s = core_.OpenSession(HasMetadata(ctx, "sockwire-implicit"));
+    auto s = core_.OpenSession(PrincipalOf(ctx, !token_.empty()), HasMetadata(ctx, "sockwire-implicit"));
     if (s.ok()) {
       p->set_session((*s)->token());
       SetDuration(core_.options().session_lease, p->mutable_lease());

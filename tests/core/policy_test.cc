@@ -39,10 +39,10 @@ struct Fd {
   int fd;
 };
 
-absl::Status Check(const Policy& p, PolicyOp op, int fd, SockAddr sa) {
+absl::Status Check(const Policy& p, PolicyOp op, int fd, SockAddr sa, std::string_view principal = "local") {
   auto d = Normalise(op, fd, &sa);
   if (!d.ok()) return d.status();
-  return p.CheckDestination(op, *d);
+  return p.CheckDestination(op, *d, principal);
 }
 
 std::string LoadError(const std::string& json) {
@@ -99,6 +99,23 @@ TEST(PolicyRules, FirstMatchingRuleDecides) {
   EXPECT_EQ(Check(*p, PolicyOp::kBind, s.fd, Inet(AF_INET, "0.0.0.0", 80)).code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(Check(*p, PolicyOp::kBind, s.fd, Inet(AF_INET, "0.0.0.0", 0)).ok());
+}
+
+TEST(PolicyRules, PrincipalsSelectTheRulesThatApply) {
+  auto p = Policy::FromJson(R"({"default_action": "deny", "rules": [
+      {"action": "allow", "principals": ["spiffe://test/a"], "cidr": "127.0.0.0/8"},
+      {"action": "allow", "principals": ["spiffe://ops/*"]}]})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  Fd s(AF_INET);
+  SockAddr lo = Inet(AF_INET, "127.0.0.1", 80);
+  EXPECT_TRUE(Check(*p, PolicyOp::kConnect, s.fd, lo, "spiffe://test/a").ok());
+  EXPECT_FALSE(Check(*p, PolicyOp::kConnect, s.fd, lo, "spiffe://test/b").ok());
+  EXPECT_FALSE(Check(*p, PolicyOp::kConnect, s.fd, lo, "spiffe://test/a2").ok());
+  EXPECT_TRUE(Check(*p, PolicyOp::kConnect, s.fd, Inet(AF_INET, "10.1.1.1", 80), "spiffe://ops/x").ok());
+  EXPECT_FALSE(Check(*p, PolicyOp::kConnect, s.fd, lo, "spiffe://op").ok());
+  EXPECT_FALSE(Check(*p, PolicyOp::kConnect, s.fd, lo, "local").ok());
+  EXPECT_NE(LoadError(R"({"rules": [{"principals": []}]})").find("principals is empty"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"rules": [{"principals": ["a*b"]}]})").find("only allowed at the end"), std::string::npos);
 }
 
 TEST(PolicyRules, DefaultDenyDeniesWhatNoRuleAllows) {

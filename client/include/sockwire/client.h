@@ -30,6 +30,13 @@ struct ClientOptions {
   // Sent as "authorization: Bearer <token>" on every call when not empty
   // (daemon started with --token-file).
   std::string bearer_token;
+  // TLS to a daemon started with --tls-cert: the CA that signed its
+  // certificate (PEM; empty with a client certificate set: the system's
+  // roots). For mutual TLS (--tls-client-ca) also this client's
+  // certificate chain and private key (PEM). All empty: plain text.
+  std::string tls_root_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   // Deadline for calls that do not wait on the network (bind, getsockname,
   // setsockopt, ...) and for opening the session.
   std::chrono::milliseconds rpc_timeout{30000};
