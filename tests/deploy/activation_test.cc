@@ -20,6 +20,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -219,12 +220,27 @@ TEST_F(ActivationTest, ServesGrpcOnInheritedUnixSocket) {
 TEST_F(ActivationTest, CallersCannotReachTheInheritedSocket) {
   // The inherited listener is one of the daemon's own sockets: a caller's
   // connect to it through the daemon would come from the daemon itself.
+  // The policy allows AF_UNIX connects under the test's directory, so only
+  // the own-endpoint rule stands between the caller and the socket.
   std::string path = dir_ + "/activated.sock";
+  std::string policy = dir_ + "/policy.json";
+  {
+    std::ofstream(policy) << R"({"rules": [{"action": "allow", "ops": ["connect"], "paths": [")" << dir_
+                          << R"(/"]}]})";
+  }
   int lfd = UnixListener(path);
-  ActivatedDaemon d({.listen_fd = lfd});
+  ActivatedDaemon d({.listen_fd = lfd, .args = {"--policy-file=" + policy}});
   close(lfd);
   ASSERT_NE(d.ready_line(), "") << d.Stderr();
   sockwire::Client client("unix:" + path);
+  // A unix socket of the test's own under the same directory is reachable.
+  std::string other = dir_ + "/other.sock";
+  int ofd = UnixListener(other);
+  {
+    sockwire::Socket ok(client, AF_UNIX, SOCK_STREAM);
+    EXPECT_NO_THROW(ok.connect(other));
+  }
+  close(ofd);
   sockwire::Socket s(client, AF_UNIX, SOCK_STREAM);
   EXPECT_THROW(s.connect(path), sockwire::error);
 }
