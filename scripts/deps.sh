@@ -13,11 +13,11 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libc-ares-dev libboost-dev nlohmann-json3-dev
   libspdlog-dev  # server/obs/: logging
+  libcli11-dev  # cli/: the sockwire command-line tool (configure needs it)
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}" git
   libgtest-dev libgmock-dev
-  libcli11-dev  # cli/: the sockwire command-line tool
   prometheus  # tests/obs: a real Prometheus scrapes a test daemon; promtool
   python3 python3-grpcio python3-protobuf python3-websockets
   curl jq dnsmasq-base iproute2 netbase procps

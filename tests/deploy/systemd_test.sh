@@ -35,6 +35,11 @@ trap cleanup EXIT
 
 # The units as installed, except that ExecStart names the binary under test
 # (verify insists that it exists).
+# The binary is copied beside them: the unit's unprivileged user may not be
+# able to reach the build tree (a checkout under /root, say).
+chmod 0755 "$work"
+install -m 0755 "$SOCKWIRED" "$work/sockwired"
+SOCKWIRED=$work/sockwired
 cp "$SRC/deploy/systemd/sockwired.socket" "$work/"
 sed "s#/usr/local/bin/sockwired#$SOCKWIRED#" "$SRC/deploy/systemd/sockwired.service" >"$work/sockwired.service"
 
