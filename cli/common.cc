@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <stdexcept>
 
@@ -42,13 +43,35 @@ std::string ReadToken(const std::string& path) {
   return tok;
 }
 
+namespace {
+
+std::string ReadFile(const std::string& path, const char* flag) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(std::string("cannot read ") + flag + " " + path + ": " + strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+sockwire::ClientOptions ClientOptionsFor(const GlobalOptions& g) {
+  sockwire::ClientOptions opts;
+  if (!g.token_file.empty()) opts.bearer_token = ReadToken(g.token_file);
+  if (!g.tls_ca_file.empty()) opts.tls_root_pem = ReadFile(g.tls_ca_file, "--tls-ca");
+  if (!g.tls_cert_file.empty()) opts.tls_cert_pem = ReadFile(g.tls_cert_file, "--tls-cert");
+  if (!g.tls_key_file.empty()) opts.tls_key_pem = ReadFile(g.tls_key_file, "--tls-key");
+  if (opts.tls_cert_pem.empty() != opts.tls_key_pem.empty()) {
+    throw std::runtime_error("--tls-cert and --tls-key go together");
+  }
+  opts.rpc_timeout = std::chrono::milliseconds(10000);
+  return opts;
+}
+
 sockwire::Client Connect(const GlobalOptions& g) {
   std::string addr = DaemonAddress(g);
   try {
-    sockwire::ClientOptions opts;
-    if (!g.token_file.empty()) opts.bearer_token = ReadToken(g.token_file);
-    opts.rpc_timeout = std::chrono::milliseconds(10000);
-    return sockwire::Client(addr, opts);
+    return sockwire::Client(addr, ClientOptionsFor(g));
   } catch (const sockwire::error& e) {
     std::string detail = e.detail().empty() ? e.what() : e.detail();
     std::cerr << "sockwire: cannot reach sockwired at " << addr << ": " << detail << "\n";

@@ -13,6 +13,11 @@ namespace sockwire::cli {
 struct GlobalOptions {
   std::string daemon;      // gRPC target; empty = DefaultDaemonAddress()
   std::string token_file;  // bearer token file (daemon --token-file)
+  // TLS to a daemon's --tls-cert listener: its CA, and for mutual TLS this
+  // client's certificate chain and key (PEM files).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::string session;     // ls: an existing session token
 };
 
@@ -22,6 +27,9 @@ struct GlobalOptions {
 std::string DefaultDaemonAddress();
 // --daemon, else $SOCKWIRE_DAEMON (CLI11 fills it), else the default.
 std::string DaemonAddress(const GlobalOptions& g);
+// The client options the global flags ask for (token, TLS files read).
+// Throws std::runtime_error naming the file or flag that is wrong.
+sockwire::ClientOptions ClientOptionsFor(const GlobalOptions& g);
 // The token file's first line, trailing blanks trimmed (as the daemon reads
 // it). Throws std::runtime_error when unreadable or empty.
 std::string ReadToken(const std::string& path);

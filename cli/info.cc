@@ -84,7 +84,16 @@ int RunHealth(const GlobalOptions& g, double timeout_s) {
   std::shared_ptr<grpc::Channel> ch;
   std::unique_ptr<grpc::ClientContext> ctx;
   try {
-    ch = grpc::CreateChannel(ChannelTarget(addr), grpc::InsecureChannelCredentials());
+    sockwire::ClientOptions o = ClientOptionsFor(g);
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!o.tls_root_pem.empty() || !o.tls_cert_pem.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = o.tls_root_pem;
+      ssl.pem_cert_chain = o.tls_cert_pem;
+      ssl.pem_private_key = o.tls_key_pem;
+      creds = grpc::SslCredentials(ssl);
+    }
+    ch = grpc::CreateChannel(ChannelTarget(addr), creds);
     ctx = Context(g, timeout_s);
   } catch (const std::exception& e) {
     std::cerr << "sockwire: health: " << e.what() << "\n";

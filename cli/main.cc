@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
                      sockwire::cli::DefaultDaemonAddress() + ")")
       ->envname("SOCKWIRE_DAEMON");
   app.add_option("--token-file", g.token_file, "file holding the daemon's bearer token");
+  app.add_option("--tls-ca", g.tls_ca_file, "PEM file of the CA that signed the daemon's TLS certificate");
+  app.add_option("--tls-cert", g.tls_cert_file, "PEM certificate chain of this client (mutual TLS)");
+  app.add_option("--tls-key", g.tls_key_file, "PEM private key of --tls-cert");
 
   sockwire::cli::ConnectArgs ca;
   auto* connect = app.add_subcommand("connect", "connect to HOST PORT and pipe stdin/stdout (nc)");

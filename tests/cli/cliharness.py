@@ -31,7 +31,8 @@ class Daemon:
         if not line:
             self.proc.wait(10)
             raise RuntimeError("sockwired exited before it was ready: %r" % self.proc.returncode)
-        self.target = json.loads(line)["grpc"]
+        self.ready = json.loads(line)
+        self.target = self.ready["grpc"]
 
     def stop(self):
         if self.proc.poll() is None:
